@@ -1,0 +1,65 @@
+# One-command build, run, test and benchmark on a fresh Debian/Ubuntu machine.
+# `make deps` installs what is missing (apt-get); every other target depends on it.
+
+SHELL        := /bin/bash
+SWIFT        ?= swift
+CONFIG       ?= config.json
+HOST         ?= 127.0.0.1
+PORT         ?= 8080
+VENV         := .venv
+DEBUG_BIN    := .build/debug
+RELEASE_BIN  := .build/release
+SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Debian packages the build, the tests and the benchmarks need.
+APT_PACKAGES := libhiredis-dev pkg-config redis-server redis-tools python3 python3-venv python3-pip nginx-light wrk
+
+.PHONY: all deps build build-release run test test-swift test-python bench demo venv clean
+
+all: build
+
+deps:
+	@missing=""; \
+	for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "make deps: installing$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@command -v $(SWIFT) >/dev/null || { echo "make deps: Swift 6 toolchain not found (swift.org/install)"; exit 1; }
+
+build: deps
+	$(SWIFT) build
+
+build-release: deps
+	$(SWIFT) build -c release
+
+# Builds and starts the gateway on config.json (in-memory store unless the config or
+# REDIS_URL names a Redis).
+run: build
+	$(DEBUG_BIN)/gateway --config $(CONFIG) --host $(HOST) --port $(PORT)
+
+# The test virtualenv holds the official SDKs the integration tests use as real clients.
+$(VENV)/.installed: tests/python/requirements.txt | deps
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r tests/python/requirements.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+# Unit tests, then integration tests against throwaway redis-server processes that the test
+# harness starts on free loopback ports and stops afterwards (never skipped), then the Python
+# tests with the official SDKs against real gateway and mock-provider processes.
+test: deps venv
+	$(SWIFT) build --build-tests
+	REDIS_SERVER_BIN=$$(command -v redis-server) $(SWIFT) test --skip-build
+	@if ls tests/python/test_*.py >/dev/null 2>&1; then \
+	  MOCK_PROVIDER_BIN=$(DEBUG_BIN)/mock-provider GATEWAY_BIN=$(DEBUG_BIN)/gateway \
+	  REDIS_SERVER_BIN=$$(command -v redis-server) $(VENV)/bin/python -m pytest tests/python -q; \
+	fi
+
+# Release build, then every benchmark; raw results in bench/results/, tables in docs/benchmarks.md.
+bench: build-release
+	python3 bench/run_bench.py --bin $(RELEASE_BIN)
+
+clean:
+	rm -rf .build $(VENV)

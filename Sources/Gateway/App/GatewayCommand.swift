@@ -1,0 +1,39 @@
+import ArgumentParser
+import Foundation
+import KeyPool
+import Logging
+
+/// `gateway --config PATH [--host H] [--port N]`: thin entry point; the app is built by
+/// `buildApplication` so tests can build it the same way.
+@main
+struct GatewayCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gateway",
+        abstract: "OpenAI-compatible gateway over many provider keys, with limits shared in Redis."
+    )
+
+    @Option(help: "Path to config.json") var config = "config.json"
+    @Option(help: "Address to listen on (overrides server.host)") var host: String?
+    @Option(help: "Port to listen on (overrides server.port)") var port: Int?
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical") var logLevel = "info"
+
+    func run() async throws {
+        var logger = Logger(label: "gateway")
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        let environment = ProcessInfo.processInfo.environment
+        let loaded: GatewayConfig
+        do {
+            let (parsed, warnings) = try GatewayConfig.load(path: config, environment: environment)
+            for warning in warnings { logger.warning("config: \(warning)") }
+            loaded = parsed
+        } catch {
+            for problem in error.problems { logger.critical("config: \(problem)") }
+            throw ExitCode(78)  // EX_CONFIG
+        }
+        var settings = loaded
+        if let host { settings.server.host = host }
+        if let port { settings.server.port = port }
+        let app = try await buildApplication(config: settings, environment: environment, logger: logger)
+        try await app.runService()
+    }
+}

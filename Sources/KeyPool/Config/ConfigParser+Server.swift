@@ -1,0 +1,41 @@
+extension ConfigParser {
+    static let serverFields = ["host", "port", "max_body_bytes", "upstream_timeout_seconds", "redis_failure_mode"]
+
+    /// The optional `server` object; every field has a default.
+    mutating func serverConfig(_ value: ConfigValue?) -> ServerConfig {
+        var server = ServerConfig()
+        guard let members = object(value, at: "server", orElse: "must be an object") else { return server }
+        warnUnknownFields(members, in: "server", known: Self.serverFields)
+
+        if let host = string(members["host"], at: "server.host") {
+            server.host = host
+        }
+        if let value = members["port"], !value.isNull {
+            if let port = value.integerValue, (1...65535).contains(port) {
+                server.port = port
+            } else {
+                problem("server.port must be an integer from 1 to 65535")
+            }
+        }
+        if let bytes = positiveInteger(members["max_body_bytes"], at: "server.max_body_bytes") {
+            server.maxBodyBytes = bytes
+        }
+        if let value = members["upstream_timeout_seconds"], !value.isNull {
+            if let seconds = value.numberValue, seconds > 0, seconds.isFinite {
+                server.upstreamTimeoutSeconds = seconds
+            } else {
+                problem("server.upstream_timeout_seconds must be a positive number")
+            }
+        }
+        let modes = RedisFailureMode.allCases.map(\.rawValue).joined(separator: ", ")
+        let modeMessage = "must be one of \(modes)"
+        if let name = string(members["redis_failure_mode"], at: "server.redis_failure_mode", orElse: modeMessage) {
+            if let mode = RedisFailureMode(rawValue: name) {
+                server.redisFailureMode = mode
+            } else {
+                problem("server.redis_failure_mode \(modeMessage)")
+            }
+        }
+        return server
+    }
+}

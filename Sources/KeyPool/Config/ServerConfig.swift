@@ -1,0 +1,23 @@
+/// The optional `server` object: how the gateway listens and guards itself.
+/// `gateway --host/--port` override `host` and `port`.
+public struct ServerConfig: Sendable, Equatable {
+    /// Loopback by default, so a fresh install is not exposed before it is configured.
+    public var host: String
+    public var port: Int
+    /// Larger request bodies are refused with 413 before they are read whole.
+    public var maxBodyBytes: Int
+    /// Time allowed for an upstream to answer (to the first byte of a stream).
+    public var upstreamTimeoutSeconds: Double
+    public var redisFailureMode: RedisFailureMode
+
+    public init(
+        host: String = "127.0.0.1", port: Int = 8080, maxBodyBytes: Int = 4 * 1024 * 1024,
+        upstreamTimeoutSeconds: Double = 120, redisFailureMode: RedisFailureMode = .failOpen
+    ) {
+        self.host = host
+        self.port = port
+        self.maxBodyBytes = maxBodyBytes
+        self.upstreamTimeoutSeconds = upstreamTimeoutSeconds
+        self.redisFailureMode = redisFailureMode
+    }
+}

@@ -1,0 +1,79 @@
+import Synchronization
+
+/// A Redis client over hiredis: a small pool of auto-pipelining connections.
+///
+/// Safe to share between any number of tasks. Each call suspends until its own reply arrives;
+/// while Redis is unreachable, calls fail at once with a `RedisError` whose code is
+/// `.unavailable`, and the client reconnects by itself in the background.
+public final class RedisClient: Sendable {
+    public let configuration: RedisConfiguration
+    private let connections: [RedisConnection]
+    private let next = Atomic<UInt>(0)
+
+    public init(configuration: RedisConfiguration) {
+        self.configuration = configuration
+        self.connections = (0..<max(1, configuration.poolSize)).map {
+            RedisConnection(configuration: configuration, index: $0)
+        }
+    }
+
+    public convenience init(url: String) throws(RedisError) {
+        self.init(configuration: try RedisConfiguration(url: url))
+    }
+
+    deinit {
+        for connection in connections { connection.close() }
+    }
+
+    /// True when at least one pooled connection is up.
+    public var isConnected: Bool { connections.contains { $0.isConnected } }
+
+    /// Why Redis is unreachable, when no connection is up.
+    public var lastError: RedisError? {
+        isConnected ? nil : connections.lazy.compactMap(\.lastError).first
+    }
+
+    /// Sends one command and returns its reply; error replies are returned, not thrown.
+    public func send(_ command: RedisCommand) async throws -> RedisReply {
+        let formatted = try FormattedCommand(command)
+        return try await pick().send(formatted)
+    }
+
+    /// Runs a script by SHA-1, loading it first if the server does not know it (NOSCRIPT).
+    public func evalSHA(_ script: RedisScript, keys: [String], arguments: [String]) async throws -> RedisReply {
+        var command = RedisCommand("EVALSHA", script.sha1)
+        command.append(keys.count)
+        for key in keys { command.append(key) }
+        for argument in arguments { command.append(argument) }
+        let reply = try await send(command)
+        guard case .error(let message) = reply, message.hasPrefix("NOSCRIPT") else { return reply }
+        try await load(script)
+        return try await send(command)
+    }
+
+    /// Loads a script into the server's script cache (SCRIPT LOAD).
+    public func load(_ script: RedisScript) async throws {
+        let reply = try await send(RedisCommand("SCRIPT", "LOAD", script.source)).checked()
+        guard reply.string == script.sha1 else {
+            throw RedisError(.server, "SCRIPT LOAD returned \(reply), expected \(script.sha1)")
+        }
+    }
+
+    /// Stops every connection's I/O thread after answering what is queued.
+    public func close() {
+        for connection in connections { connection.close() }
+    }
+
+    /// Round robin over the connections that are up; a down one is used only when all are
+    /// down, so the caller gets the fast failure with its reason.
+    private func pick() -> RedisConnection {
+        let count = connections.count
+        if count == 1 { return connections[0] }
+        let start = next.wrappingAdd(1, ordering: .relaxed).oldValue
+        for offset in 0..<count {
+            let connection = connections[Int((start &+ UInt(offset)) % UInt(count))]
+            if connection.isConnected { return connection }
+        }
+        return connections[Int(start % UInt(count))]
+    }
+}

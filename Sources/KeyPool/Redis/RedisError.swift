@@ -1,0 +1,53 @@
+/// An error from the Redis client. A struct wrapping a code so new codes break nobody.
+public struct RedisError: Error, Sendable, CustomStringConvertible, Equatable {
+    public struct Code: Sendable, Hashable, CustomStringConvertible {
+        private enum Base: String, Sendable {
+            case invalidURL = "invalid Redis URL"
+            case unavailable = "Redis unavailable"
+            case connectionLost = "Redis connection lost"
+            case timeout = "Redis command timed out"
+            case authentication = "Redis authentication failed"
+            case server = "Redis error reply"
+            case closed = "Redis client closed"
+            case encoding = "Redis command could not be encoded"
+        }
+        private let base: Base
+        private init(_ base: Base) { self.base = base }
+
+        /// The URL could not be parsed or names an unsupported scheme.
+        public static let invalidURL = Code(.invalidURL)
+        /// No connection to Redis right now; the call failed without waiting.
+        public static let unavailable = Code(.unavailable)
+        /// The connection broke while the command was in flight; it may or may not have run.
+        public static let connectionLost = Code(.connectionLost)
+        /// Redis did not answer within the command timeout; the connection is reset.
+        public static let timeout = Code(.timeout)
+        /// AUTH or SELECT was refused while connecting.
+        public static let authentication = Code(.authentication)
+        /// The server answered with an error reply.
+        public static let server = Code(.server)
+        /// The client was shut down.
+        public static let closed = Code(.closed)
+        /// hiredis could not format the command.
+        public static let encoding = Code(.encoding)
+
+        public var description: String { base.rawValue }
+    }
+
+    public let code: Code
+    /// Detail from hiredis or the server; never contains a password.
+    public let message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    /// True when the error is about reaching Redis rather than about the command.
+    public var isConnectionError: Bool {
+        code == .unavailable || code == .connectionLost || code == .timeout || code == .closed
+            || code == .authentication
+    }
+
+    public var description: String { "\(code): \(message)" }
+}

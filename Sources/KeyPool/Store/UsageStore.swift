@@ -1,0 +1,69 @@
+/// Where per-key windows, cooldowns, the providers' current keys and usage live.
+///
+/// `RedisUsageStore` shares them between any number of replicas; `MemoryUsageStore` keeps them
+/// in one process (the embedded default when no Redis is configured). Both pass one conformance
+/// suite. Callers pass the provider's key set with every call, so a config reload takes effect
+/// on the next call and the store holds no config of its own.
+public protocol UsageStore: Sendable {
+    /// Picks a key of the pool by the usage-gap rule among keys with room in every window and no
+    /// cooldown, and reserves one request and `estimatedTokens` tokens on it, atomically.
+    func reserve(_ pool: KeyPoolDescriptor, estimatedTokens: Int, excluding: Set<String>) async throws -> Reservation
+
+    /// Corrects the token windows from the reservation's estimate to what the upstream reported.
+    func settle(_ lease: Lease, actualTokens: Int) async throws
+
+    /// Refunds a reservation the upstream never accepted: neither the request nor its tokens count.
+    func release(_ lease: Lease) async throws
+
+    /// Keeps a key out of selection until `until` (milliseconds since 1970), for every replica.
+    func cooldown(provider: String, keyID: String, untilMillis: Int64, reason: String) async throws
+
+    /// Current windows, cooldowns and totals of every key of the given pools, for /v1/usage.
+    func snapshot(_ pools: [KeyPoolDescriptor]) async throws -> [ProviderUsage]
+}
+
+extension UsageStore {
+    public func reserve(_ pool: KeyPoolDescriptor, estimatedTokens: Int) async throws -> Reservation {
+        try await reserve(pool, estimatedTokens: estimatedTokens, excluding: [])
+    }
+}
+
+/// The outcome of a reserve call.
+public enum Reservation: Sendable, Equatable {
+    case granted(Lease)
+    /// No key can take the request now; `retryAfterMillis` says when the earliest one frees up.
+    case refused(retryAfterMillis: Int64, reason: RefusalReason)
+
+    public var lease: Lease? {
+        if case .granted(let lease) = self { return lease }
+        return nil
+    }
+}
+
+public enum RefusalReason: String, Sendable, Equatable {
+    /// Every key's request or token window is full.
+    case windowsFull = "window_full"
+    /// Every key with room is cooling down (or disabled).
+    case coolingDown = "cooling_down"
+    /// Every key was excluded by the caller (already tried).
+    case exhausted = "exhausted"
+}
+
+/// A granted reservation: which key, and where its request and tokens were counted.
+public struct Lease: Sendable, Hashable {
+    public let provider: String
+    public let keyID: String
+    /// The second (since 1970) whose minute bucket holds the reservation.
+    public let second: Int64
+    /// The calendar day (in the pool's time zone, days since 1970) that counted it.
+    public let day: Int64
+    public let reservedTokens: Int
+
+    public init(provider: String, keyID: String, second: Int64, day: Int64, reservedTokens: Int) {
+        self.provider = provider
+        self.keyID = keyID
+        self.second = second
+        self.day = day
+        self.reservedTokens = reservedTokens
+    }
+}

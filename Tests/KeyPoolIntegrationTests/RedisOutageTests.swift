@@ -1,0 +1,86 @@
+import Foundation
+import KeyPool
+import Testing
+
+@Suite("Redis outages and authentication", .timeLimit(.minutes(2)))
+struct RedisOutageTests {
+    @Test("redis-server killed mid-run: calls fail fast while it is down and succeed within 2 s of its restart")
+    func killedMidRun() async throws {
+        let server = try RedisServer()
+        let client = try RedisClient(url: server.url)
+        // Load running from 16 tasks while the server dies.
+        let load = Task {
+            await withTaskGroup(of: Void.self) { group in
+                for _ in 0..<16 {
+                    group.addTask {
+                        while !Task.isCancelled { _ = try? await client.send(["INCR", "load"]) }
+                    }
+                }
+            }
+        }
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(try await client.send(["GET", "load"]).string.flatMap { Int($0) } ?? 0 > 0)
+        server.kill()
+
+        // Every call while it is down fails with a connection error, well before the 2 s
+        // command timeout: nothing waits for a server that is not there.
+        let clock = ContinuousClock()
+        for _ in 0..<20 {
+            let start = clock.now
+            await #expect {
+                try await client.send(["PING"])
+            } throws: { error in
+                (error as? RedisError)?.isConnectionError == true
+            }
+            #expect(clock.now - start < .milliseconds(500))
+        }
+        guard case .some(let error) = client.lastError else {
+            Issue.record("lastError should say why Redis is unreachable")
+            load.cancel()
+            return
+        }
+        #expect(error.code == .unavailable)
+        #expect(!client.isConnected)
+
+        try server.start()
+        let took = try await eventually(within: 2) { (try? await client.send(["PING"])) == .status("PONG") }
+        print("redis client recovered \(took) after redis-server restarted")
+        load.cancel()
+        await load.value
+        #expect(client.isConnected)
+    }
+
+    @Test("Redis down at start-up: calls fail fast, then work once it starts")
+    func downAtStartup() async throws {
+        let port = try RedisServer.freePort()
+        let client = try RedisClient(url: "redis://127.0.0.1:\(port)")
+        try await eventually(within: 2) { client.lastError != nil }
+        await #expect { try await client.send(["PING"]) } throws: { error in
+            guard let error = error as? RedisError else { return false }
+            return error.code == .unavailable && error.message.contains("127.0.0.1:\(port)")
+        }
+        let server = try RedisServer(port: port)
+        try await eventually(within: 2) { (try? await client.send(["PING"])) == .status("PONG") }
+        server.stop()
+    }
+
+    @Test("a wrong password gives a clear authentication error; the right one works")
+    func authentication() async throws {
+        let server = try RedisServer(arguments: ["--requirepass", "s3cret-pass"])
+        let wrong = try RedisClient(url: "redis://:not-it@127.0.0.1:\(server.port)")
+        try await eventually(within: 2) { wrong.lastError != nil }
+        await #expect { try await wrong.send(["PING"]) } throws: { error in
+            guard let error = error as? RedisError else { return false }
+            return error.code == .authentication && error.message.contains("WRONGPASS")
+                && !error.message.contains("not-it") && !error.description.contains("not-it")
+        }
+        let missing = try RedisClient(url: server.url)
+        #expect(try await missing.send(["PING"]) == .error("NOAUTH Authentication required."))
+
+        let right = try RedisClient(url: "redis://:s3cret-pass@127.0.0.1:\(server.port)")
+        #expect(try await right.send(["PING"]) == .status("PONG"))
+        // Redis 6+ ACL form: user and password.
+        let withUser = try RedisClient(url: "redis://default:s3cret-pass@127.0.0.1:\(server.port)/2")
+        #expect(try await withUser.send(["PING"]) == .status("PONG"))
+    }
+}

@@ -1,0 +1,154 @@
+import Foundation
+import KeyPool
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A throwaway `redis-server` on a free loopback port, started and stopped by the test itself.
+///
+/// Tests never mock Redis: they run against this real server. A missing `redis-server` fails the
+/// test (run `make test`, which installs it) instead of skipping it.
+final class RedisServer: @unchecked Sendable {
+    // @unchecked: `pid` is only read and written under `lock`.
+    private let lock = NSLock()
+    private var pid: pid_t = 0
+    let port: Int
+    let extraArguments: [String]
+    let socketPath: String
+
+    init(port: Int? = nil, arguments: [String] = []) throws {
+        self.port = try port ?? Self.freePort()
+        self.extraArguments = arguments
+        self.socketPath = NSTemporaryDirectory() + "gw-redis-\(self.port)-\(getpid()).sock"
+        try start()
+    }
+
+    deinit { stop() }
+
+    var url: String { "redis://127.0.0.1:\(port)" }
+
+    static var binary: String {
+        if let path = ProcessInfo.processInfo.environment["REDIS_SERVER_BIN"], !path.isEmpty { return path }
+        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":") {
+            let candidate = "\(dir)/redis-server"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return "/usr/bin/redis-server"
+    }
+
+    /// Starts redis-server with posix_spawn (Foundation's Process can hang in waitUntilExit on
+    /// Linux when called off the main thread) and waits until it accepts connections.
+    func start() throws {
+        let binary = Self.binary
+        guard FileManager.default.isExecutableFile(atPath: binary) else {
+            throw TestFailure("redis-server not found at \(binary): run `make test`, which installs it")
+        }
+        let arguments = [
+            binary, "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--unixsocket", socketPath, "--unixsocketperm", "700", "--logfile", "/dev/null",
+        ] + extraArguments
+        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        // The child inherits the spawning thread's signal mask; libdispatch's worker threads
+        // block SIGTERM, so reset the mask or redis-server would ignore stop().
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var emptyMask = sigset_t()
+        sigemptyset(&emptyMask)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        sigaddset(&defaults, SIGTERM)
+        sigaddset(&defaults, SIGINT)
+        posix_spawnattr_setsigmask(&attributes, &emptyMask)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        var child: pid_t = 0
+        let status = posix_spawn(&child, binary, nil, &attributes, &argv, environ)
+        guard status == 0 else { throw TestFailure("posix_spawn redis-server failed: \(status)") }
+        lock.withLock { pid = child }
+        try waitUntilAccepting()
+    }
+
+    /// SIGKILL: the server vanishes mid-conversation, as in a crash.
+    func kill() { signalAndReap(SIGKILL) }
+
+    func stop() {
+        signalAndReap(SIGTERM)
+        unlink(socketPath)
+    }
+
+    private func signalAndReap(_ signal: Int32) {
+        lock.withLock {
+            guard pid > 0 else { return }
+            Glibc.kill(pid, signal)
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+            pid = 0
+        }
+    }
+
+    private func waitUntilAccepting() throws {
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            if Self.canConnect(port: port) { return }
+            usleep(10_000)
+        }
+        throw TestFailure("redis-server did not accept connections on port \(port) within 10 s")
+    }
+
+    static func canConnect(port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
+    }
+
+    /// Asks the kernel for a free loopback port.
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw TestFailure("socket() failed") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard bound == 0 else { throw TestFailure("bind() failed") }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Polls `body` until it returns true or `seconds` pass; returns the time it took.
+@discardableResult
+func eventually(within seconds: Double, _ body: () async -> Bool) async throws -> Duration {
+    let clock = ContinuousClock()
+    let start = clock.now
+    while clock.now - start < .milliseconds(Int(seconds * 1000)) {
+        if await body() { return clock.now - start }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    throw TestFailure("condition not met within \(seconds) s")
+}

@@ -1,0 +1,27 @@
+import Foundation
+import Testing
+
+@testable import KeyPool
+
+/// The documented example at the repository root must stay valid with no environment at all,
+/// so `make run` starts with it as shipped.
+@Suite("Example config.json")
+struct ExampleConfigTests {
+    static let path = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("config.json").path
+
+    @Test func exampleIsValidWithoutEnvironment() throws {
+        let (config, warnings) = try GatewayConfig.load(path: Self.path, environment: [:])
+        #expect(warnings == [])
+        #expect(config.accessKeys == ["your-proxy-access-key"])
+        #expect(config.redisURL == nil)
+        #expect(config.providers.map(\.name) == ["openrouter", "gemini", "openrouter-paid"])
+        let paid = config.providers[2]
+        #expect(paid.serves(model: "gpt-4o-mini"))
+        #expect(paid.upstreamModel(for: "gpt-4o-mini") == "openai/gpt-4o-mini")
+        #expect(paid.headers["HTTP-Referer"] == "https://example.com/my-app")
+        #expect(config.isServed(model: "gpt-3.5-turbo:free"))
+        #expect(config.isServed(model: "gemini-pro"))
+    }
+}

@@ -1,0 +1,185 @@
+#!/usr/bin/env python3
+"""Runs the project's benchmarks and publishes them.
+
+Started by `make bench` after a release build. Every scenario measures its baseline in the same
+run (redis-benchmark on the same redis-server for the Redis client), writes raw results as JSON
+under bench/results/ and rewrites its table in docs/benchmarks.md between marker comments.
+Only loopback addresses are used; every load is bounded in count and time.
+"""
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from datetime import datetime, timezone
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULTS = os.path.join(ROOT, "bench", "results")
+DOC = os.path.join(ROOT, "docs", "benchmarks.md")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def redis_server():
+    port = free_port()
+    workdir = tempfile.mkdtemp(prefix="bench-redis-")
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", workdir, "--logfile", os.path.join(workdir, "redis.log")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(500):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+                break
+            except OSError:
+                time.sleep(0.01)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def redis_cli(port, *args):
+    return subprocess.run(["redis-cli", "-p", str(port), *args], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def redis_benchmark(port, clients, requests, pipeline, command):
+    """Runs redis-benchmark and returns requests/s and p50 latency in microseconds."""
+    args = ["redis-benchmark", "-p", str(port), "-c", str(clients), "-n", str(requests), "-P", str(pipeline), "--csv"]
+    out = subprocess.run(args + command, check=True, capture_output=True, text=True, timeout=300).stdout
+    lines = [l for l in out.splitlines() if l.strip()]
+    header = [h.strip('"') for h in lines[0].split(",")]
+    row = [v.strip('"') for v in lines[-1].split(",")]
+    values = dict(zip(header, row))
+    return {"per_second": float(values["rps"]), "p50_us": float(values["p50_latency_ms"]) * 1000,
+            "p99_us": float(values["p99_latency_ms"]) * 1000}
+
+
+def keypool_bench(binary, *args):
+    out = subprocess.run([binary, *args], check=True, capture_output=True, text=True, timeout=600).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def machine():
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    def version(cmd):
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True).stdout.strip().splitlines()[0]
+        except Exception:
+            return "unknown"
+    return {
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": cpu, "cores": os.cpu_count(), "kernel": platform.release(),
+        "swift": version(["swift", "--version"]),
+        "redis": version(["redis-server", "--version"]),
+        "hiredis": version(["pkg-config", "--modversion", "hiredis"]),
+    }
+
+
+def replace_section(name, markdown):
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    text = open(DOC).read() if os.path.exists(DOC) else "# Benchmarks\n"
+    block = f"{begin}\n{markdown.rstrip()}\n{end}"
+    if begin in text and end in text:
+        text = re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda _: block, text, flags=re.S)
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    with open(DOC, "w") as f:
+        f.write(text)
+
+
+def bench_redis_client(bindir, quick):
+    """Issue 2: the hiredis client's INCR / EVALSHA throughput beside redis-benchmark."""
+    binary = os.path.join(bindir, "keypool-bench")
+    n = 20_000 if quick else 200_000
+    results = {"machine": machine(), "baseline": {}, "client": []}
+    script = "return redis.call('INCR', KEYS[1])"
+    with redis_server() as port:
+        sha = redis_cli(port, "SCRIPT", "LOAD", script)
+        commands = {"incr": ["INCR", "bench:incr"], "evalsha": ["EVALSHA", sha, "1", "bench:eval"], "ping": ["PING"]}
+        for name, command in commands.items():
+            for clients, pipeline in ((1, 1), (50, 1), (50, 16)):
+                r = redis_benchmark(port, clients, n if clients > 1 else n // 4, pipeline, command)
+                results["baseline"][f"{name} -c {clients} -P {pipeline}"] = r
+                print(f"redis-benchmark {name:8} -c {clients:3} -P {pipeline:2}: {r['per_second']:>10.0f}/s  p50 {r['p50_us']:.0f} us", flush=True)
+        for name in ("incr", "evalsha", "ping"):
+            for concurrency in (1, 16, 256):
+                for pool in ((1, 2) if concurrency > 1 else (1,)):
+                    requests = n // 4 if concurrency == 1 else n
+                    r = keypool_bench(binary, "redis", "--url", f"redis://127.0.0.1:{port}", "--command", name,
+                                      "--concurrency", str(concurrency), "--requests", str(requests), "--pool", str(pool))
+                    results["client"].append(r)
+                    print(f"client          {name:8} c={concurrency:3} pool={pool}: {r['per_second']:>10.0f}/s  p50 {r['p50_us']:.0f} us  p99 {r['p99_us']:.0f} us", flush=True)
+
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(os.path.join(RESULTS, "redis-client.json"), "w") as f:
+        json.dump(results, f, indent=2)
+
+    b = results["baseline"]
+    def client(name, c, pool):
+        return next(r for r in results["client"] if r["command"] == name and r["concurrency"] == c and r["pool"] == pool)
+    m = results["machine"]
+    lines = [
+        f"Measured {m['date']} on {m['cpu']} ({m['cores']} cores), {m['redis']}, hiredis {m['hiredis']}.",
+        "redis-server, redis-benchmark and the client share the machine's cores.", "",
+        "| command | redis-benchmark -c 1 | -c 50 | -c 50 -P 16 | client c=1 | c=16 (pool 1 / 2) | c=256 (pool 1 / 2) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name in ("incr", "evalsha", "ping"):
+        lines.append(
+            f"| {name.upper()} | {b[f'{name} -c 1 -P 1']['per_second']:,.0f}/s | {b[f'{name} -c 50 -P 1']['per_second']:,.0f}/s"
+            f" | {b[f'{name} -c 50 -P 16']['per_second']:,.0f}/s | {client(name, 1, 1)['per_second']:,.0f}/s"
+            f" | {client(name, 16, 1)['per_second']:,.0f} / {client(name, 16, 2)['per_second']:,.0f}/s"
+            f" | {client(name, 256, 1)['per_second']:,.0f} / {client(name, 256, 2)['per_second']:,.0f}/s |")
+    lines += ["", "Round trip at concurrency 1 (p50 / p99, microseconds):", "",
+              "| command | redis-benchmark -c 1 p50 | client p50 | client p99 | ratio p50 |", "|---|---|---|---|---|"]
+    for name in ("incr", "evalsha", "ping"):
+        base = b[f"{name} -c 1 -P 1"]["p50_us"]
+        c1 = client(name, 1, 1)
+        lines.append(f"| {name.upper()} | {base:.0f} | {c1['p50_us']:.0f} | {c1['p99_us']:.0f} | {c1['p50_us'] / base:.2f}x |")
+    incr256 = max(client("incr", 256, 1)["per_second"], client("incr", 256, 2)["per_second"])
+    ratio = incr256 / b["incr -c 50 -P 1"]["per_second"]
+    lines += ["", f"Target: INCR at concurrency 256 >= 3x redis-benchmark -c 50: **{ratio:.2f}x**. "
+              f"Concurrency-1 p50 within 1.5x of redis-benchmark -c 1: **{client('incr', 1, 1)['p50_us'] / b['incr -c 1 -P 1']['p50_us']:.2f}x** (INCR)."]
+    replace_section("redis-client", "\n".join(lines))
+    print("\n".join(lines))
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bin", default=os.path.join(ROOT, ".build", "release"))
+    parser.add_argument("--only", action="append", help="run only these scenarios (redis-client)")
+    parser.add_argument("--quick", action="store_true", help="fewer requests, for a smoke run")
+    args = parser.parse_args()
+    scenarios = {"redis-client": bench_redis_client}
+    for name, fn in scenarios.items():
+        if args.only and name not in args.only:
+            continue
+        print(f"== {name}", flush=True)
+        fn(args.bin, args.quick)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
