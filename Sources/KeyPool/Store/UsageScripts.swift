@@ -71,7 +71,7 @@ enum UsageScripts {
     /// estimated tokens, key count, then per key: id, rpm, tpm, rpd, tpd (0 = unlimited),
     /// excluded (1/0).
     /// Returns {1, key index (1-based), second, day} or {0, retry-at ms, reason}.
-    static let reserve = RedisScript(prelude + #"""
+    static let reserve = RedisScript(prelude + "\n" + #"""
         local gap = tonumber(ARGV[5])
         local est = tonumber(ARGV[6])
         local n = tonumber(ARGV[7])
@@ -209,7 +209,7 @@ enum UsageScripts {
 
     /// KEYS: cur, cool, stats, then one hash per key. ARGV after the prelude's four: key count,
     /// then the ids. Returns {cur or false, now, then per key: R, T, dr, dt, req, tok, until, reason}.
-    static let snapshot = RedisScript(prelude + #"""
+    static let snapshot = RedisScript(prelude + "\n" + #"""
         local n = tonumber(ARGV[5])
         local out = {redis.call('GET', KEYS[1]) or '', now}
         local cool = redis.call('HGETALL', KEYS[2])

@@ -1,0 +1,35 @@
+import HTTPTypes
+import Hummingbird
+
+/// Gemini's key (`x-goog-api-key` or `?key=`) and Google's error shape. Gemini sends no
+/// rate-limit headers; a 429 carries `Retry-After` and a RetryInfo detail in the body.
+struct GeminiDialect: ProviderDialect {
+    var name: String { "gemini" }
+
+    private static let apiKeyHeader = HTTPField.Name("x-goog-api-key")!
+
+    func apiKey(in request: Request) -> String? {
+        request.headers[Self.apiKeyHeader] ?? request.uri.queryParameters.get("key")
+    }
+
+    func errorBody(_ error: ProviderError) -> JSONValue {
+        let status = switch error.status {
+        case 400: "INVALID_ARGUMENT"
+        case 401: "UNAUTHENTICATED"
+        case 403: "PERMISSION_DENIED"
+        case 404: "NOT_FOUND"
+        case 429: "RESOURCE_EXHAUSTED"
+        case 501: "UNIMPLEMENTED"
+        case 503, 529: "UNAVAILABLE"
+        case 504: "DEADLINE_EXCEEDED"
+        default: "INTERNAL"
+        }
+        var body: [String: JSONValue] = ["code": .int(error.status), "message": .string(error.message), "status": .string(status)]
+        if let retryAfter = error.retryAfter {
+            body["details"] = [["@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": .string("\(retryAfter)s")]]
+        }
+        return ["error": .object(body)]
+    }
+
+    func addLimitHeaders(_ limits: LimitStatus, to headers: inout HTTPFields) {}
+}

@@ -1,0 +1,63 @@
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// Writes a prepared answer the way the faults say: time to first byte, gaps between stream
+/// events, a cut connection or a stalled one.
+enum Delivery {
+    static func response(_ prepared: Prepared, headers: HTTPFields, faults: Faults, channel: any Channel) -> Response {
+        var headers = headers
+        guard let events = prepared.events else {
+            headers[.contentType] = "application/json"
+            return json(prepared.body, headers: headers, faults: faults, channel: channel)
+        }
+        headers[.contentType] = "text/event-stream"
+        headers[.cacheControl] = "no-cache"
+        let paced = faults.ttfbMs != nil || faults.chunkGapMs != nil
+            || faults.cutAfterChunks != nil || faults.stallAfterChunks != nil
+        if !paced {
+            // No timing asked for: hand every event to the channel in one write (still a chunked
+            // stream), which is several times cheaper than one write and flush per event.
+            return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+                try await writer.write(contentsOf: events)
+                try await writer.finish(nil)
+            })
+        }
+        return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+            await Delay.milliseconds(faults.ttfbMs)
+            for (index, event) in events.enumerated() {
+                // Checked before each event so that N means "N events were sent"; N >= the
+                // event count delivers the whole stream.
+                if let stall = faults.stallAfterChunks, index >= stall {
+                    await Delay.untilClientLeaves(channel)
+                    throw ConnectionCut()
+                }
+                if let cut = faults.cutAfterChunks, index >= cut { throw ConnectionCut() }
+                if index > 0 { await Delay.milliseconds(faults.chunkGapMs) }
+                try await writer.write(event)
+            }
+            try await writer.finish(nil)
+        })
+    }
+
+    /// A JSON body; with a cut or stall fault only its first half is sent, under a
+    /// Content-Length for the whole, so the client sees a truncated body.
+    private static func json(_ body: ByteBuffer, headers: HTTPFields, faults: Faults, channel: any Channel) -> Response {
+        let ttfb = faults.ttfbMs ?? 0
+        let truncated = faults.cutAfterChunks != nil || faults.stallAfterChunks != nil
+        if ttfb <= 0 && !truncated {
+            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: body))
+        }
+        return Response(status: .ok, headers: headers, body: ResponseBody(contentLength: body.readableBytes) { writer in
+            await Delay.milliseconds(ttfb)
+            guard truncated else {
+                try await writer.write(body)
+                try await writer.finish(nil)
+                return
+            }
+            try await writer.write(body.getSlice(at: body.readerIndex, length: body.readableBytes / 2) ?? ByteBuffer())
+            if faults.stallAfterChunks != nil { await Delay.untilClientLeaves(channel) }
+            throw ConnectionCut()
+        })
+    }
+}

@@ -1,0 +1,21 @@
+import HTTPTypes
+import Hummingbird
+
+/// What differs between the OpenAI, Anthropic and Gemini APIs outside the answer itself:
+/// where the key travels, the error shape and the rate-limit headers.
+protocol ProviderDialect: Sendable {
+    /// "openai", "anthropic" or "gemini": the name in stats.
+    var name: String { get }
+    /// The API key the request presents, if any.
+    func apiKey(in request: Request) -> String?
+    /// A header check the real API makes before anything else (Anthropic's version header).
+    func precheck(_ request: Request) -> ProviderError?
+    /// The JSON error body for a refusal.
+    func errorBody(_ error: ProviderError) -> JSONValue
+    /// Rate-limit headers to send with any answer to a limited key.
+    func addLimitHeaders(_ limits: LimitStatus, to headers: inout HTTPFields)
+}
+
+extension ProviderDialect {
+    func precheck(_ request: Request) -> ProviderError? { nil }
+}

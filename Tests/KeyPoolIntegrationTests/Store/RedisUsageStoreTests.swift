@@ -1,0 +1,58 @@
+import Foundation
+import KeyPool
+import Testing
+
+@Suite("RedisUsageStore: what only a shared store can do", .timeLimit(.minutes(2)))
+struct RedisUsageStoreTests {
+    @Test("counters survive a gateway restart and a config reload: same key, same id, same counts")
+    func countersSurviveRestartAndReload() async throws {
+        let harness = try StoreHarness(.redis, replicas: 1)
+        let server = try #require(harness.server)
+        let limits = KeyLimits(requestsPerMinute: 50, requestsPerDay: 1_000)
+        let before = StoreHarness.pool(keys: 2, limits: limits, gap: 0)
+        _ = try await harness.burst(before, count: 7)
+        let snapshotBefore = try await harness.usage(before)
+
+        // A new process: new client, new store, same Redis.
+        let restarted = RedisUsageStore(redis: try RedisClient(url: server.url), testClock: harness.clock)
+        #expect(try await restarted.snapshot([before])[0] == snapshotBefore)
+
+        // A reload that adds a key and changes a limit: the old keys keep their counts.
+        var keys = before.keys.map { KeyPoolDescriptor.Key(id: $0.id, limits: KeyLimits(requestsPerMinute: 60, requestsPerDay: 1_000)) }
+        keys.append(.init(id: KeyID.of("a-new-key"), limits: limits))
+        let reloaded = KeyPoolDescriptor(provider: "p", keys: keys, gapPercentage: 0)
+        let after = try await restarted.snapshot([reloaded])[0]
+        #expect(after.keys.prefix(2).map(\.requestsMinute) == snapshotBefore.keys.map(\.requestsMinute))
+        #expect(after.keys.prefix(2).map(\.requestsDay) == snapshotBefore.keys.map(\.requestsDay))
+        #expect(after.keys.prefix(2).map(\.totalRequests) == snapshotBefore.keys.map(\.totalRequests))
+        #expect(after.keys[2].totalRequests == 0)
+        // The new key is the least used, so with gap 0 it gets the next request at once.
+        #expect(try await restarted.reserve(reloaded, estimatedTokens: 1).lease?.keyID == KeyID.of("a-new-key"))
+    }
+
+    @Test("Redis holds key ids, never keys; every window hash expires; one hash tag per provider")
+    func keyspaceHygiene() async throws {
+        let harness = try StoreHarness(.redis, replicas: 1)
+        let server = try #require(harness.server)
+        let pool = StoreHarness.pool("openrouter", keys: 3, limits: KeyLimits(requestsPerMinute: 50, tokensPerDay: 100_000), gap: 0)
+        for lease in try await harness.burst(pool, count: 9).leases {
+            try await harness.store.settle(lease, actualTokens: 33)
+        }
+        try await harness.store.cooldown(provider: "openrouter", keyID: pool.keys[0].id, untilMillis: harness.clock.nowMillis() + 5_000, reason: "rate_limited")
+
+        let redis = try RedisClient(url: server.url)
+        let names = try #require(try await redis.send(["KEYS", "*"]).array).compactMap(\.string).sorted()
+        let windows = pool.keys.map { "gw:{openrouter}:k:\($0.id)" }.sorted()
+        #expect(names == (["gw:{openrouter}:cool", "gw:{openrouter}:cur", "gw:{openrouter}:stats"] + windows).sorted())
+        for name in windows {
+            let ttl = try #require(try await redis.send(["TTL", name]).int)
+            #expect(ttl > 0 && ttl <= 172_800)
+        }
+        // Nothing in the keyspace carries a secret: only ids.
+        for name in names {
+            let dump = try await redis.send(["DUMP", name])
+            let bytes = try #require(dump.string)
+            #expect(!bytes.contains("secret-openrouter"))
+        }
+    }
+}

@@ -1,0 +1,192 @@
+import Foundation
+import KeyPool
+import Testing
+
+/// One suite, both stores: what the gateway relies on from any `UsageStore`.
+@Suite("UsageStore conformance (Redis and memory)", .timeLimit(.minutes(2)))
+struct UsageStoreConformanceTests {
+    @Test("exact requests/minute across 8 replicas: 3 keys x 15, 200 concurrent reserves", arguments: StoreKind.allCases)
+    func exactRequestsPerMinute(kind: StoreKind) async throws {
+        let harness = try StoreHarness(kind)
+        let pool = StoreHarness.pool(keys: 3, limits: KeyLimits(requestsPerMinute: 15))
+        let outcomes = try await harness.burst(pool, count: 200)
+        #expect(outcomes.leases.count == 45)
+        #expect(outcomes.perKey.values.sorted() == [15, 15, 15])
+        #expect(outcomes.retryAfters.count == 155)
+        #expect(outcomes.retryAfters.allSatisfy { $0 > 0 && $0 <= 60_000 })
+        let usage = try await harness.usage(pool)
+        #expect(usage.keys.map(\.requestsMinute) == [15, 15, 15])
+        #expect(usage.keys.map(\.requestsDay) == [15, 15, 15])
+    }
+
+    @Test("exact tokens/minute across replicas", arguments: StoreKind.allCases)
+    func exactTokensPerMinute(kind: StoreKind) async throws {
+        let harness = try StoreHarness(kind)
+        let pool = StoreHarness.pool(keys: 3, limits: KeyLimits(tokensPerMinute: 1_000))
+        let outcomes = try await harness.burst(pool, count: 200, tokens: 100)
+        #expect(outcomes.leases.count == 30)
+        #expect(outcomes.perKey.values.sorted() == [10, 10, 10])
+        #expect(outcomes.retryAfters.allSatisfy { $0 > 0 && $0 <= 60_000 })
+        #expect(try await harness.usage(pool).keys.map(\.tokensMinute) == [1_000, 1_000, 1_000])
+    }
+
+    @Test("exact requests/day across replicas; refusals wait for the next day", arguments: StoreKind.allCases)
+    func exactRequestsPerDay(kind: StoreKind) async throws {
+        let harness = try StoreHarness(kind)
+        let pool = StoreHarness.pool(keys: 3, limits: KeyLimits(requestsPerDay: 7))
+        let outcomes = try await harness.burst(pool, count: 100)
+        #expect(outcomes.leases.count == 21)
+        #expect(outcomes.perKey.values.sorted() == [7, 7, 7])
+        // Noon UTC: the day frees in 12 h (minus the quarter second past noon).
+        #expect(Set(outcomes.retryAfters) == Set<Int64>([12 * 3_600_000 - 250]))
+    }
+
+    @Test("the minute window rolls second by second (time moved, not slept)", arguments: StoreKind.allCases)
+    func rollingMinute(kind: StoreKind) async throws {
+        let harness = try StoreHarness(kind)
+        let pool = StoreHarness.pool(keys: 1, limits: KeyLimits(requestsPerMinute: 10))
+        #expect(try await harness.burst(pool, count: 4).leases.count == 4)  // t = 0 s
+        harness.clock.advance(by: .seconds(30))
+        let second = try await harness.burst(pool, count: 8)  // t = 30 s: only 6 fit
+        #expect(second.leases.count == 6)
+        // The 4 from t = 0 leave the window at t = 60 s: 29.75 s from now.
+        #expect(Set(second.retryAfters) == [29_750])
+        harness.clock.advance(by: .milliseconds(29_749))  // t = 59.999 s
+        #expect(try await harness.store.reserve(pool, estimatedTokens: 1).lease == nil)
+        harness.clock.advance(by: .milliseconds(1))  // t = 60 s
+        #expect(try await harness.burst(pool, count: 6).leases.count == 4)
+        #expect(try await harness.usage(pool).keys[0].requestsMinute == 10)
+        harness.clock.advance(by: .seconds(30))  // t = 90 s: the 6 from t = 30 s are gone
+        #expect(try await harness.usage(pool).keys[0].requestsMinute == 4)
+        harness.clock.advance(by: .seconds(600))  // long idle: everything is gone
+        #expect(try await harness.usage(pool).keys[0].requestsMinute == 0)
+        #expect(try await harness.usage(pool).keys[0].requestsDay == 14)
+    }
+
+    @Test("the day is a calendar day in the configured time zone", arguments: StoreKind.allCases)
+    func calendarDayInTimeZone(kind: StoreKind) async throws {
+        // 2026-11-22 23:59:00 in New York (UTC-5) is 2026-11-23 04:59:00 UTC.
+        let harness = try StoreHarness(kind, startMillis: 1_795_409_940_000)
+        let zone = TimeZone(identifier: "America/New_York")!
+        let pool = StoreHarness.pool(keys: 1, limits: KeyLimits(requestsPerDay: 2), zone: zone)
+        #expect(try await harness.burst(pool, count: 3).leases.count == 2)
+        guard case .refused(let retry, let reason) = try await harness.store.reserve(pool, estimatedTokens: 1) else {
+            Issue.record("third request of the day must be refused")
+            return
+        }
+        #expect(retry == 60_000)
+        #expect(reason == .windowsFull)
+        harness.clock.advance(by: .seconds(60))  // local midnight: a new day
+        #expect(try await harness.burst(pool, count: 3).leases.count == 2)
+        #expect(try await harness.usage(pool).keys[0].requestsDay == 2)
+        #expect(try await harness.usage(pool).keys[0].totalRequests == 4)
+    }
+
+    @Test("usage gap 5: the current key is kept until it is more than 5 points above the least used", arguments: StoreKind.allCases)
+    func usageGapFive(kind: StoreKind) async throws {
+        let harness = try StoreHarness(kind)
+        let pool = StoreHarness.pool(keys: 2, limits: KeyLimits(requestsPerDay: 100), gap: 5)
+        let (a, b) = (pool.keys[0].id, pool.keys[1].id)
+        var sequence: [String] = []
+        for index in 0..<30 {
+            // Alternate replicas: they share the current key, so they make the same choices.
+            let lease = try await harness.stores[index % 2].reserve(pool, estimatedTokens: 1).lease
+            sequence.append(try #require(lease).keyID)
+        }
+        // A runs to 6 % (6 > 0 + 5 only after the 6th), then B to 12 % (12 > 6 + 5), then A to 18 %.
+        #expect(sequence == Array(repeating: a, count: 6) + Array(repeating: b, count: 12) + Array(repeating: a, count: 12))
+        let usage = try await harness.usage(pool)
+        #expect(usage.currentKeyID == a)
+        #expect(usage.keys.map(\.dailyUsagePercentage) == [18, 12])
+    }
+
+    @Test("usage gap 0 balances evenly", arguments: StoreKind.allCases)
+    func usageGapZero(kind: StoreKind) async throws {
+        let harness = try StoreHarness(kind)
+        let pool = StoreHarness.pool(keys: 3, limits: KeyLimits(requestsPerDay: 1_000), gap: 0)
+        var counts: [String: Int] = [:]
+        for index in 0..<60 {
+            let lease = try #require(try await harness.stores[index % 3].reserve(pool, estimatedTokens: 1).lease)
+            counts[lease.keyID, default: 0] += 1
+            let values = pool.keys.map { counts[$0.id, default: 0] }
+            #expect(values.max()! - values.min()! <= 1)
+        }
+        #expect(pool.keys.map { counts[$0.id] } == [20, 20, 20])
+    }
+
+    @Test("settle corrects tokens to actual usage; release refunds the request", arguments: StoreKind.allCases)
+    func settleAndRelease(kind: StoreKind) async throws {
+        let harness = try StoreHarness(kind)
+        let pool = StoreHarness.pool(keys: 1, limits: KeyLimits(requestsPerMinute: 10, tokensPerMinute: 5_000))
+        let lease = try #require(try await harness.store.reserve(pool, estimatedTokens: 1_000).lease)
+        #expect(try await harness.usage(pool).keys[0].tokensMinute == 1_000)
+        try await harness.stores[1].settle(lease, actualTokens: 120)
+        var key = try await harness.usage(pool).keys[0]
+        #expect([key.requestsMinute, key.tokensMinute, key.requestsDay, key.tokensDay] as [Int] == [1, 120, 1, 120])
+        #expect([key.totalRequests, key.totalTokens] as [Int] == [1, 120])
+
+        let unused = try #require(try await harness.store.reserve(pool, estimatedTokens: 700).lease)
+        try await harness.stores[2].release(unused)
+        key = try await harness.usage(pool).keys[0]
+        #expect([key.requestsMinute, key.tokensMinute, key.requestsDay, key.tokensDay] as [Int] == [1, 120, 1, 120])
+        #expect([key.totalRequests, key.totalTokens] as [Int] == [1, 120])
+
+        // A settle after the bucket left the window changes nothing in the window.
+        let late = try #require(try await harness.store.reserve(pool, estimatedTokens: 300).lease)
+        harness.clock.advance(by: .seconds(61))
+        try await harness.store.settle(late, actualTokens: 50)
+        key = try await harness.usage(pool).keys[0]
+        #expect([key.requestsMinute, key.tokensMinute, key.requestsDay, key.tokensDay] as [Int] == [0, 0, 2, 170])
+    }
+
+    @Test("a cooldown set on one replica is respected by every other, then expires", arguments: StoreKind.allCases)
+    func sharedCooldown(kind: StoreKind) async throws {
+        let harness = try StoreHarness(kind)
+        let pool = StoreHarness.pool(keys: 2, limits: KeyLimits(requestsPerMinute: 100), gap: 0)
+        let (a, b) = (pool.keys[0].id, pool.keys[1].id)
+        let now = harness.clock.nowMillis()
+        try await harness.stores[0].cooldown(provider: "p", keyID: a, untilMillis: now + 30_000, reason: "rate_limited")
+        // A shorter penalty never cuts a longer cooldown.
+        try await harness.stores[3].cooldown(provider: "p", keyID: a, untilMillis: now + 2_000, reason: "server_error")
+        for index in 1...5 {
+            #expect(try await harness.stores[index].reserve(pool, estimatedTokens: 1).lease?.keyID == b)
+        }
+        let usage = try await harness.usage(pool)
+        #expect(usage.keys[0].cooldownUntilMillis == now + 30_000)
+        #expect(usage.keys[0].cooldownReason == "rate_limited")
+        #expect(usage.keys[1].cooldownUntilMillis == nil)
+
+        try await harness.stores[1].cooldown(provider: "p", keyID: b, untilMillis: now + 10_000, reason: "server_error")
+        guard case .refused(let retry, let reason) = try await harness.stores[2].reserve(pool, estimatedTokens: 1) else {
+            Issue.record("every key is cooling down")
+            return
+        }
+        #expect(retry == 10_000)
+        #expect(reason == .coolingDown)
+
+        harness.clock.advance(by: .seconds(30))
+        // A is back and is the least used, so gap 0 picks it.
+        #expect(try await harness.stores[4].reserve(pool, estimatedTokens: 1).lease?.keyID == a)
+        #expect(try await harness.usage(pool).keys[0].cooldownUntilMillis == nil)
+    }
+
+    @Test("excluded keys are skipped; excluding all is 'exhausted'", arguments: StoreKind.allCases)
+    func excluding(kind: StoreKind) async throws {
+        let harness = try StoreHarness(kind)
+        let pool = StoreHarness.pool(keys: 2, limits: KeyLimits(requestsPerMinute: 10))
+        let (a, b) = (pool.keys[0].id, pool.keys[1].id)
+        #expect(try await harness.store.reserve(pool, estimatedTokens: 1, excluding: [a]).lease?.keyID == b)
+        #expect(try await harness.store.reserve(pool, estimatedTokens: 1, excluding: [a, b]) == .refused(retryAfterMillis: 0, reason: .exhausted))
+        #expect(try await harness.usage(pool).keys.map(\.requestsMinute) == [0, 1])
+    }
+
+    @Test("providers are independent even when they share a key", arguments: StoreKind.allCases)
+    func providersIndependent(kind: StoreKind) async throws {
+        let harness = try StoreHarness(kind)
+        let limits = KeyLimits(requestsPerMinute: 2)
+        let one = KeyPoolDescriptor(provider: "one", keys: [.init(id: KeyID.of("shared"), limits: limits)], gapPercentage: 5)
+        let two = KeyPoolDescriptor(provider: "two", keys: [.init(id: KeyID.of("shared"), limits: limits)], gapPercentage: 5)
+        #expect(try await harness.burst(one, count: 5).leases.count == 2)
+        #expect(try await harness.burst(two, count: 5).leases.count == 2)
+    }
+}

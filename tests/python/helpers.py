@@ -1,0 +1,39 @@
+"""The simulator's documented rules, restated in Python so tests can predict exact values."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+
+REPLY = "Mock reply to: "
+TOOL_REPLY = "Mock reply to tool result: "
+
+
+def tokens(text: str) -> int:
+    """ceil(len(text) / 4): len() counts Unicode scalars, as the simulator does."""
+    return math.ceil(len(text) / 4)
+
+
+def words(text: str) -> list[str]:
+    """The default stream pieces: one per word, each keeping the whitespace after it."""
+    return re.findall(r"\S+\s*", text) or [text]
+
+
+def compact(value) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def embedding(text: str, dimensions: int) -> list[float]:
+    values: list[float] = []
+    block = 0
+    while len(values) < dimensions:
+        digest = hashlib.sha256(f"{text}#{block}".encode()).digest()
+        values += [(b - 128) / 128 for b in digest]
+        block += 1
+    return values[:dimensions]
+
+
+def key_id(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()[:12]

@@ -1,0 +1,264 @@
+"""Every injectable fault, triggered by request header and by config, as clients see it."""
+
+from __future__ import annotations
+
+import time
+
+import anthropic
+import httpx
+import openai
+import pytest
+from google import genai
+from google.genai import errors, types
+
+from helpers import REPLY
+
+try:  # Recent anthropic releases ship on httpx2; its transport errors are what a cut stream raises.
+    import httpx2
+
+    TRANSPORT_ERRORS: tuple = (httpx.TransportError, httpx2.TransportError, anthropic.APIConnectionError)
+except ImportError:  # pragma: no cover
+    TRANSPORT_ERRORS = (httpx.TransportError, anthropic.APIConnectionError)
+
+KEY = "sk-faults"
+QUESTION = "one two three four"
+MESSAGES = [{"role": "user", "content": QUESTION}]
+
+
+def chat(mock, headers=None, key=KEY, timeout=30.0, **kwargs):
+    client = openai.OpenAI(api_key=key, base_url=f"{mock.url}/v1", max_retries=0, timeout=timeout)
+    return client.chat.completions.create(model="m", messages=MESSAGES, extra_headers=headers or {}, **kwargs)
+
+
+def timed(fn):
+    start = time.monotonic()
+    result = fn()
+    return result, time.monotonic() - start
+
+
+# Latency, jitter, time to first byte, chunks and gaps ------------------------------------------
+
+def test_latency_header(mock):
+    reply, elapsed = timed(lambda: chat(mock, {"x-mock-latency-ms": "300"}))
+    assert elapsed >= 0.3
+    assert reply.choices[0].message.content == REPLY + QUESTION
+
+
+def test_latency_from_config_key(mock):
+    _, elapsed = timed(lambda: chat(mock, key="sk-slow"))  # latency_ms 300 in the config
+    assert elapsed >= 0.3
+
+
+def test_jitter_adds_up_to_its_bound(mock):
+    elapsed = [timed(lambda: chat(mock, {"x-mock-latency-ms": "100", "x-mock-jitter-ms": "200"}))[1] for _ in range(3)]
+    assert all(0.1 <= e < 2.0 for e in elapsed)
+
+
+def test_time_to_first_byte_on_a_stream(mock):
+    start = time.monotonic()
+    with httpx.stream(
+        "POST", f"{mock.url}/v1/chat/completions",
+        headers={"Authorization": f"Bearer {KEY}", "x-mock-ttfb-ms": "500"},
+        json={"model": "m", "stream": True, "messages": MESSAGES},
+    ) as response:
+        head = time.monotonic() - start
+        assert response.status_code == 200
+        first = next(response.iter_raw())
+        body = time.monotonic() - start
+    assert first.startswith(b"data: ")
+    assert body >= 0.5
+    assert body - head >= 0.3  # the head came first, the body waited
+
+
+def test_time_to_first_byte_on_json(mock):
+    _, elapsed = timed(lambda: chat(mock, {"x-mock-ttfb-ms": "300"}))
+    assert elapsed >= 0.3
+
+
+def test_number_of_chunks(mock):
+    chunks = list(chat(mock, {"x-mock-chunks": "3"}, stream=True))
+    text = REPLY + QUESTION  # 33 characters -> pieces of 11
+    pieces = [c.choices[0].delta.content for c in chunks[1:-1]]
+    assert pieces == [text[0:11], text[11:22], text[22:33]]
+
+
+def test_chunk_gap(mock):
+    chunks, elapsed = timed(lambda: list(chat(mock, {"x-mock-chunks": "4", "x-mock-chunk-gap-ms": "100"}, stream=True)))
+    # role + 4 pieces + finish + [DONE] = 7 events, 6 gaps.
+    assert len(chunks) == 6
+    assert elapsed >= 0.6
+
+
+def test_faults_from_config_for_all_keys(mock):
+    mock.patch_config({"faults": {"chunks": 2}})
+    chunks = list(chat(mock, stream=True))
+    assert len(chunks) == 4
+
+
+# Injected statuses ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(429, openai.RateLimitError), (500, openai.InternalServerError), (503, openai.InternalServerError), (529, openai.InternalServerError)],
+)
+def test_openai_injected_status(mock, status, error):
+    with pytest.raises(error) as raised:
+        chat(mock, {"x-mock-status": str(status)})
+    assert raised.value.status_code == status
+    assert set(raised.value.response.json()["error"]) == {"message", "type", "param", "code"}
+    assert ("retry-after" in raised.value.response.headers) == (status != 500)
+    assert mock.key_stats(KEY)["statuses"] == {str(status): 1}
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [(429, "rate_limit_error"), (500, "api_error"), (503, "api_error"), (529, "overloaded_error")],
+)
+def test_anthropic_injected_status(mock, status, kind):
+    client = anthropic.Anthropic(api_key=KEY, base_url=mock.url, max_retries=0)
+    with pytest.raises(anthropic.APIStatusError) as raised:
+        client.messages.create(model="c", max_tokens=10, messages=MESSAGES, extra_headers={"x-mock-status": str(status)})
+    assert raised.value.status_code == status
+    assert raised.value.body["error"]["type"] == kind
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "name"),
+    [(429, errors.ClientError, "RESOURCE_EXHAUSTED"), (500, errors.ServerError, "INTERNAL"),
+     (503, errors.ServerError, "UNAVAILABLE"), (529, errors.ServerError, "UNAVAILABLE")],
+)
+def test_gemini_injected_status(mock, status, error, name):
+    client = genai.Client(api_key=KEY, http_options=types.HttpOptions(base_url=mock.url, headers={"x-mock-status": str(status)}))
+    with pytest.raises(error) as raised:
+        client.models.generate_content(model="gemini-2.0-flash", contents=QUESTION)
+    assert raised.value.code == status and raised.value.status == name
+
+
+def test_status_for_a_key_from_config(mock):
+    with pytest.raises(openai.InternalServerError) as raised:
+        chat(mock, key="sk-broken")  # status 503, retry_after 2
+    assert raised.value.status_code == 503
+    assert raised.value.response.headers["retry-after"] == "2"
+
+
+def test_error_rate_is_deterministic(mock):
+    outcomes = []
+    for _ in range(6):
+        try:
+            chat(mock, {"x-mock-error-rate": "0.5", "x-mock-status": "503"})
+            outcomes.append(200)
+        except openai.APIStatusError as error:
+            outcomes.append(error.status_code)
+    assert outcomes == [503, 200, 503, 200, 503, 200]
+    assert mock.key_stats(KEY)["statuses"] == {"503": 3, "200": 3}
+
+
+def test_error_rate_from_config(mock):
+    outcomes = []
+    for _ in range(4):
+        try:
+            chat(mock, key="sk-flaky")  # status 500 at rate 0.5
+            outcomes.append(200)
+        except openai.InternalServerError:
+            outcomes.append(500)
+    assert outcomes == [500, 200, 500, 200]
+
+
+def test_sdk_honours_retry_after(mock):
+    # The first request fails with 429 and Retry-After: 1; the SDK waits and retries once.
+    client = openai.OpenAI(api_key=KEY, base_url=f"{mock.url}/v1", max_retries=1)
+    headers = {"x-mock-error-rate": "0.5", "x-mock-status": "429", "x-mock-retry-after": "1"}
+    reply, elapsed = timed(lambda: client.chat.completions.create(model="m", messages=MESSAGES, extra_headers=headers))
+    assert reply.choices[0].message.content == REPLY + QUESTION
+    assert elapsed >= 1.0
+    assert mock.key_stats(KEY)["statuses"] == {"429": 1, "200": 1}
+
+
+def test_runtime_patch_breaks_and_heals_a_key(mock):
+    mock.patch_config({"keys": {KEY: {"faults": {"status": 500}}}})
+    with pytest.raises(openai.InternalServerError):
+        chat(mock)
+    mock.patch_config({"keys": {KEY: None}})
+    assert chat(mock).choices[0].finish_reason == "stop"
+
+
+# Cut, stalled and hanging answers --------------------------------------------------------------
+
+def test_cut_stream_openai(mock):
+    received = []
+    with pytest.raises(openai.APIConnectionError):
+        for chunk in chat(mock, {"x-mock-cut-after-chunks": "3"}, stream=True):
+            received.append(chunk.choices[0].delta.content)
+    assert received == ["", "Mock ", "reply "]  # three events, then the connection dropped
+
+
+def test_cut_json_body(mock):
+    with pytest.raises(openai.APIConnectionError):
+        chat(mock, {"x-mock-cut-after-chunks": "1"})
+    with pytest.raises(httpx.RemoteProtocolError):
+        httpx.post(
+            f"{mock.url}/v1/chat/completions", headers={"Authorization": f"Bearer {KEY}", "x-mock-cut-after-chunks": "0"},
+            json={"model": "m", "messages": MESSAGES},
+        )
+
+
+def test_cut_stream_without_the_terminating_event(mock):
+    # Everything but [DONE]: 1 role + 5 words + 1 finish = 7 events.
+    with httpx.stream(
+        "POST", f"{mock.url}/v1/chat/completions",
+        headers={"Authorization": f"Bearer {KEY}", "x-mock-cut-after-chunks": "7"},
+        json={"model": "m", "stream": True, "messages": MESSAGES},
+    ) as response:
+        lines = []
+        with pytest.raises(httpx.RemoteProtocolError):
+            for line in response.iter_lines():
+                lines.append(line)
+    events = [line for line in lines if line.startswith("data: ")]
+    assert len(events) == 7 and "data: [DONE]" not in events
+
+
+def test_cut_stream_anthropic_from_config(mock):
+    client = anthropic.Anthropic(api_key="sk-cut", base_url=mock.url, max_retries=0)  # cut_after_chunks 3
+    pieces = []
+    with pytest.raises(TRANSPORT_ERRORS):
+        with client.messages.stream(model="c", max_tokens=100, messages=MESSAGES) as stream:
+            for text in stream.text_stream:
+                pieces.append(text)
+    # message_start, ping, content_block_start were sent: no text arrived.
+    assert pieces == []
+    assert mock.key_stats("sk-cut")["statuses"] == {"200": 1}
+
+
+def test_cut_stream_gemini(mock):
+    client = genai.Client(api_key=KEY, http_options=types.HttpOptions(base_url=mock.url, headers={"x-mock-cut-after-chunks": "2"}))
+    texts = []
+    with pytest.raises(Exception) as raised:
+        for chunk in client.models.generate_content_stream(model="gemini-2.0-flash", contents=QUESTION):
+            texts.append(chunk.text)
+    assert texts == ["Mock ", "reply "]
+    assert "incomplete" in str(raised.value) or "closed" in str(raised.value)
+
+
+def test_stalled_stream_hits_the_client_timeout(mock):
+    received = []
+    start = time.monotonic()
+    with pytest.raises(openai.APITimeoutError):
+        for chunk in chat(mock, {"x-mock-stall-after-chunks": "2"}, stream=True, timeout=1.0):
+            received.append(chunk.choices[0].delta.content)
+    assert received == ["", "Mock "]
+    assert 1.0 <= time.monotonic() - start < 10
+
+
+def test_hang_hits_the_client_timeout(mock):
+    start = time.monotonic()
+    with pytest.raises(openai.APITimeoutError):
+        chat(mock, {"x-mock-hang": "1"}, timeout=1.0)
+    assert 1.0 <= time.monotonic() - start < 10
+    assert mock.key_stats(KEY)["statuses"] == {"0": 1}  # status 0: no answer was sent
+
+
+def test_hang_from_config_anthropic(mock):
+    mock.patch_config({"keys": {"sk-hang": {"faults": {"hang": True}}}})
+    client = anthropic.Anthropic(api_key="sk-hang", base_url=mock.url, max_retries=0, timeout=1.0)
+    with pytest.raises(anthropic.APITimeoutError):
+        client.messages.create(model="c", max_tokens=10, messages=MESSAGES)
