@@ -167,13 +167,108 @@ def bench_redis_client(bindir, quick):
     print("\n".join(lines))
 
 
+def commandstats(port):
+    """usec_per_call of EVALSHA from INFO commandstats."""
+    info = redis_cli(port, "INFO", "commandstats")
+    for line in info.splitlines():
+        if line.startswith("cmdstat_evalsha:"):
+            fields = dict(kv.split("=") for kv in line.split(":", 1)[1].split(","))
+            return float(fields["usec_per_call"]), int(fields["calls"])
+    return 0.0, 0
+
+
+def bench_keypool_store(bindir, quick):
+    """Issue 3: reserve+settle pairs/s per store, key count and concurrency, beside PING."""
+    binary = os.path.join(bindir, "keypool-bench")
+    n = 5_000 if quick else 40_000
+    results = {"machine": machine(), "ping": None, "runs": [], "script": {}}
+    run_id = [0]
+
+    def store(kind, port, keys, concurrency, mode="pairs", requests=None):
+        run_id[0] += 1
+        args = ["store", "--store", kind, "--keys", str(keys), "--concurrency", str(concurrency),
+                "--requests", str(requests or n), "--mode", mode, "--provider", f"bench{run_id[0]}"]
+        if kind == "redis":
+            args += ["--url", f"redis://127.0.0.1:{port}"]
+        return keypool_bench(binary, *args)
+
+    with redis_server() as port:
+        ping = keypool_bench(binary, "redis", "--url", f"redis://127.0.0.1:{port}", "--command", "ping",
+                             "--concurrency", "1", "--requests", str(n // 2))
+        results["ping"] = ping
+        print(f"PING c=1 through the client: p50 {ping['p50_us']:.0f} us  p99 {ping['p99_us']:.0f} us", flush=True)
+        for kind in ("redis", "memory"):
+            for keys in (1, 10, 100):
+                r = store(kind, port, keys, 1, mode="reserve", requests=n // 4)
+                r["label"] = "reserve-c1"
+                results["runs"].append(r)
+                print(f"{kind:6} keys={keys:3} reserve c=1: p50 {r['p50_us']:.0f} us  p99 {r['p99_us']:.0f} us", flush=True)
+                for concurrency in (1, 64, 256):
+                    r = store(kind, port, keys, concurrency, requests=n // 4 if concurrency == 1 else n)
+                    results["runs"].append(r)
+                    print(f"{kind:6} keys={keys:3} pairs c={concurrency:3}: {r['per_second']:>8.0f} pairs/s  errors {r['errors']}", flush=True)
+        # Redis's own time per script call, on a quiet window and after heavy traffic in it.
+        for phase, warm in (("empty window", 0), ("after 100k requests in the window", 100_000)):
+            if warm:
+                store("redis", port, 10, 64, mode="reserve", requests=warm)
+                provider_run = run_id[0]
+            redis_cli(port, "CONFIG", "RESETSTAT")
+            # Same provider as the warm-up for the second phase, so its window holds that traffic.
+            args = ["store", "--store", "redis", "--url", f"redis://127.0.0.1:{port}", "--keys", "10",
+                    "--concurrency", "64", "--requests", "20000", "--mode", "reserve",
+                    "--provider", f"bench{provider_run}" if warm else "bench-quiet"]
+            keypool_bench(binary, *args)
+            reserve_us, _ = commandstats(port)
+            redis_cli(port, "CONFIG", "RESETSTAT")
+            args[args.index("reserve")] = "pairs"
+            keypool_bench(binary, *args)
+            pair_us, _ = commandstats(port)
+            settle_us = max(0.0, 2 * pair_us - reserve_us)
+            results["script"][phase] = {"reserve_usec_per_call": reserve_us, "settle_usec_per_call": settle_us}
+            print(f"script time, {phase}: reserve {reserve_us:.1f} us, settle {settle_us:.1f} us per call (10 keys)", flush=True)
+
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(os.path.join(RESULTS, "keypool-store.json"), "w") as f:
+        json.dump(results, f, indent=2)
+
+    def find(kind, keys, c, label=None):
+        return next(r for r in results["runs"] if r["store"] == kind and r["keys"] == keys
+                    and r["concurrency"] == c and r.get("label") == label)
+    m = results["machine"]
+    lines = [f"Measured {m['date']} on {m['cpu']} ({m['cores']} cores), {m['redis']}; the load generator, "
+             "the client and redis-server share the cores.", "",
+             "reserve+settle pairs per second (one pair = one EVALSHA reserve + one EVALSHA settle):", "",
+             "| store | keys | c=1 | c=64 | c=256 |", "|---|---|---|---|---|"]
+    for kind in ("redis", "memory"):
+        for keys in (1, 10, 100):
+            lines.append(f"| {kind} | {keys} | " + " | ".join(f"{find(kind, keys, c)['per_second']:,.0f}" for c in (1, 64, 256)) + " |")
+    p50 = results["ping"]["p50_us"]
+    lines += ["", f"Reserve latency at concurrency 1 (microseconds), beside a bare PING round trip through the same client "
+              f"in the same run (p50 {p50:.0f} us, p99 {results['ping']['p99_us']:.0f} us):", "",
+              "| store | keys | reserve p50 | reserve p99 | p50 / PING p50 |", "|---|---|---|---|---|"]
+    for kind in ("redis", "memory"):
+        for keys in (1, 10, 100):
+            r = find(kind, keys, 1, "reserve-c1")
+            lines.append(f"| {kind} | {keys} | {r['p50_us']:.0f} | {r['p99_us']:.0f} | {r['p50_us'] / p50:.2f}x |")
+    lines += ["", "Redis's own time per script call (INFO commandstats usec_per_call; settle derived from the pairs run):", "",
+              "| window | reserve (10 keys) | settle |", "|---|---|---|"]
+    for phase, v in results["script"].items():
+        lines.append(f"| {phase} | {v['reserve_usec_per_call']:.1f} us | {v['settle_usec_per_call']:.1f} us |")
+    ten = find("redis", 10, 256)["per_second"]
+    r10 = find("redis", 10, 1, "reserve-c1")["p50_us"]
+    lines += ["", f"Targets: reserve p50 within 1.5x of PING p50: **{r10 / p50:.2f}x** (Redis, 10 keys). "
+              f">= 30,000 pairs/s at c=256 with 10 keys on Redis: **{ten:,.0f}**."]
+    replace_section("keypool-store", "\n".join(lines))
+    print("\n".join(lines))
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--bin", default=os.path.join(ROOT, ".build", "release"))
     parser.add_argument("--only", action="append", help="run only these scenarios (redis-client)")
     parser.add_argument("--quick", action="store_true", help="fewer requests, for a smoke run")
     args = parser.parse_args()
-    scenarios = {"redis-client": bench_redis_client}
+    scenarios = {"redis-client": bench_redis_client, "keypool-store": bench_keypool_store}
     for name, fn in scenarios.items():
         if args.only and name not in args.only:
             continue

@@ -9,7 +9,7 @@ struct KeyPoolBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "keypool-bench",
         abstract: "Benchmarks of the Redis client and the key pool stores.",
-        subcommands: [RedisClientBench.self]
+        subcommands: [RedisClientBench.self, StoreBench.self]
     )
 }
 

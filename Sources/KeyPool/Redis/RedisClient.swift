@@ -41,10 +41,17 @@ public final class RedisClient: Sendable {
 
     /// Runs a script by SHA-1, loading it first if the server does not know it (NOSCRIPT).
     public func evalSHA(_ script: RedisScript, keys: [String], arguments: [String]) async throws -> RedisReply {
+        var packed = RedisCommand()
+        for argument in arguments { packed.append(argument) }
+        return try await evalSHA(script, keys: keys, arguments: packed)
+    }
+
+    /// Runs a script by SHA-1 with binary-safe arguments, loading it on NOSCRIPT.
+    public func evalSHA(_ script: RedisScript, keys: [String], arguments: RedisCommand) async throws -> RedisReply {
         var command = RedisCommand("EVALSHA", script.sha1)
         command.append(keys.count)
         for key in keys { command.append(key) }
-        for argument in arguments { command.append(argument) }
+        command.append(contentsOf: arguments)
         let reply = try await send(command)
         guard case .error(let message) = reply, message.hasPrefix("NOSCRIPT") else { return reply }
         try await load(script)

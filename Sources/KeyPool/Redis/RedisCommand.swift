@@ -9,6 +9,9 @@ public struct RedisCommand: Sendable, ExpressibleByArrayLiteral {
         for argument in arguments { append(argument) }
     }
 
+    /// An empty argument list, for building arguments to pass on (as to `evalSHA`).
+    public init() {}
+
     public init(arrayLiteral elements: String...) {
         for element in elements { append(element) }
     }
@@ -38,6 +41,23 @@ public struct RedisCommand: Sendable, ExpressibleByArrayLiteral {
     @inlinable
     public mutating func append(_ argument: Int64) {
         append(String(argument))
+    }
+
+    /// Appends every argument of `other`.
+    public mutating func append(contentsOf other: RedisCommand) {
+        bytes.append(contentsOf: other.bytes)
+        lengths.append(contentsOf: other.lengths)
+    }
+
+    /// Appends doubles packed little-endian in one argument: what Lua's
+    /// `struct.unpack('<dd...', ARGV[i])` reads without parsing text.
+    public mutating func appendPacked(_ values: [Double]) {
+        var packed: [UInt8] = []
+        packed.reserveCapacity(values.count * 8)
+        for value in values {
+            withUnsafeBytes(of: value.bitPattern.littleEndian) { packed.append(contentsOf: $0) }
+        }
+        append(packed)
     }
 
     /// The arguments as separate byte arrays (for tests and diagnostics; not the hot path).

@@ -1,26 +1,22 @@
 import Foundation
 
-/// What a store needs to know of one provider's keys: ids, limits, the gap rule and the day.
+/// What a store needs to know of one provider entry: its key ids, their limits (one set per
+/// entry, as config.json gives them), the usage-gap rule and the day's time zone.
 public struct KeyPoolDescriptor: Sendable, Equatable {
-    public struct Key: Sendable, Equatable {
-        public let id: String
-        public let limits: KeyLimits
-
-        public init(id: String, limits: KeyLimits) {
-            self.id = id
-            self.limits = limits
-        }
-    }
-
     /// The provider entry's name; also the Redis hash tag of all its keys.
     public let provider: String
-    public let keys: [Key]
+    public let keyIDs: [String]
+    public let limits: KeyLimits
     public let gapPercentage: Double
     public let timeZone: TimeZone
 
-    public init(provider: String, keys: [Key], gapPercentage: Double, timeZone: TimeZone = GatewayConfig.utc) {
+    public init(
+        provider: String, keyIDs: [String], limits: KeyLimits, gapPercentage: Double,
+        timeZone: TimeZone = GatewayConfig.utc
+    ) {
         self.provider = provider
-        self.keys = keys
+        self.keyIDs = keyIDs
+        self.limits = limits
         self.gapPercentage = gapPercentage
         self.timeZone = timeZone
     }
@@ -28,7 +24,8 @@ public struct KeyPoolDescriptor: Sendable, Equatable {
     public init(_ provider: ProviderConfig, in config: GatewayConfig) {
         self.init(
             provider: provider.name,
-            keys: provider.keys.map { Key(id: $0.id, limits: provider.limits) },
+            keyIDs: provider.keys.map(\.id),
+            limits: provider.limits,
             gapPercentage: config.usageGapPercentage,
             timeZone: config.dailyResetTimeZone
         )

@@ -62,43 +62,44 @@ public final class MemoryUsageStore: UsageStore {
         let second = now / 1000
         let today = DayMath.day(pool.timeZone, atSeconds: second)
         return state.withLock { providers in
-            var provider = providers[pool.provider, default: ProviderState()]
+            // Taken out of the dictionary so mutating it does not copy every key's state.
+            var provider = providers.removeValue(forKey: pool.provider) ?? ProviderState()
             defer { providers[pool.provider] = provider }
             provider.cooldowns = provider.cooldowns.filter { $0.value.until > now }
 
             var best: Int?
             var bestUsage = 0.0
-            var usages: [Double?] = Array(repeating: nil, count: pool.keys.count)
+            var usages: [Double?] = Array(repeating: nil, count: pool.keyIDs.count)
             var anyIncluded = false
             var anyRoom = false
-            for (index, key) in pool.keys.enumerated() where !excluding.contains(key.id) {
+            for (index, id) in pool.keyIDs.enumerated() where !excluding.contains(id) {
                 anyIncluded = true
-                var keyState = provider.keys[key.id, default: KeyState()]
+                var keyState = provider.keys.removeValue(forKey: id) ?? KeyState()
                 keyState.expire(now: second, day: today)
-                provider.keys[key.id] = keyState
-                guard Self.hasRoom(keyState, key.limits, estimatedTokens) else { continue }
+                provider.keys[id] = keyState
+                guard Self.hasRoom(keyState, pool.limits, estimatedTokens) else { continue }
                 anyRoom = true
-                guard provider.cooldowns[key.id] == nil else { continue }
-                let usage = UsageMath.dailyUsage(requests: keyState.requestsDay, tokens: keyState.tokensDay, limits: key.limits)
+                guard provider.cooldowns[id] == nil else { continue }
+                let usage = UsageMath.dailyUsage(requests: keyState.requestsDay, tokens: keyState.tokensDay, limits: pool.limits)
                 usages[index] = usage
                 if best == nil || usage < bestUsage { (best, bestUsage) = (index, usage) }
             }
 
             guard let best else {
                 guard anyIncluded else { return .refused(retryAfterMillis: 0, reason: .exhausted) }
-                let retryAt = pool.keys.filter { !excluding.contains($0.id) }.map { key in
-                    freeAt(provider, key, estimatedTokens, now: now, today: today, zone: pool.timeZone)
+                let retryAt = pool.keyIDs.filter { !excluding.contains($0) }.map { id in
+                    freeAt(provider, id, pool.limits, estimatedTokens, now: now, today: today, zone: pool.timeZone)
                 }.min() ?? now
                 return .refused(retryAfterMillis: max(0, retryAt - now), reason: anyRoom ? .coolingDown : .windowsFull)
             }
 
             var chosen = best
-            if let current = provider.current, let index = pool.keys.firstIndex(where: { $0.id == current }),
+            if let current = provider.current, let index = pool.keyIDs.firstIndex(of: current),
                 let usage = usages[index], usage <= bestUsage + pool.gapPercentage
             {
                 chosen = index
             }
-            let id = pool.keys[chosen].id
+            let id = pool.keyIDs[chosen]
             provider.current = id
             provider.keys[id, default: KeyState()].record(second: second, tokens: estimatedTokens)
             return .granted(Lease(provider: pool.provider, keyID: id, second: second, day: today, reservedTokens: estimatedTokens))
@@ -147,14 +148,14 @@ public final class MemoryUsageStore: UsageStore {
         return state.withLock { providers in
             pools.map { pool in
                 let today = DayMath.day(pool.timeZone, atSeconds: second)
-                var provider = providers[pool.provider, default: ProviderState()]
-                let keys = pool.keys.map { key in
-                    var keyState = provider.keys[key.id, default: KeyState()]
+                var provider = providers.removeValue(forKey: pool.provider) ?? ProviderState()
+                let keys = pool.keyIDs.map { id in
+                    var keyState = provider.keys.removeValue(forKey: id) ?? KeyState()
                     keyState.expire(now: second, day: today)
-                    provider.keys[key.id] = keyState
-                    let cooldown = provider.cooldowns[key.id].flatMap { $0.until > now ? $0 : nil }
+                    provider.keys[id] = keyState
+                    let cooldown = provider.cooldowns[id].flatMap { $0.until > now ? $0 : nil }
                     return ProviderUsage.KeyUsage(
-                        id: key.id, limits: key.limits,
+                        id: id, limits: pool.limits,
                         requestsMinute: keyState.requestsMinute, tokensMinute: keyState.tokensMinute,
                         requestsDay: keyState.requestsDay, tokensDay: keyState.tokensDay,
                         totalRequests: keyState.totalRequests, totalTokens: keyState.totalTokens,
@@ -176,12 +177,12 @@ public final class MemoryUsageStore: UsageStore {
 
     /// When every limit blocking the key has room again (and its cooldown is over).
     private func freeAt(
-        _ provider: ProviderState, _ key: KeyPoolDescriptor.Key, _ tokens: Int, now: Int64, today: Int64, zone: TimeZone
+        _ provider: ProviderState, _ id: String, _ limits: KeyLimits, _ tokens: Int, now: Int64, today: Int64,
+        zone: TimeZone
     ) -> Int64 {
-        let keyState = provider.keys[key.id, default: KeyState()]
+        let keyState = provider.keys[id, default: KeyState()]
         var freeAt = now
-        if let cooldown = provider.cooldowns[key.id] { freeAt = max(freeAt, cooldown.until) }
-        let limits = key.limits
+        if let cooldown = provider.cooldowns[id] { freeAt = max(freeAt, cooldown.until) }
         if let limit = limits.requestsPerDay, keyState.requestsDay + 1 > limit {
             freeAt = max(freeAt, DayMath.nextDayStartMillis(zone, day: today))
         }

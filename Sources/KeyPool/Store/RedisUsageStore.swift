@@ -14,38 +14,37 @@ public final class RedisUsageStore: UsageStore {
 
     /// Redis key names of a provider; the `{provider}` hash tag puts them all in one slot.
     enum Keys {
-        static func current(_ provider: String) -> String { "gw:{\(provider)}:cur" }
-        static func cooldowns(_ provider: String) -> String { "gw:{\(provider)}:cool" }
-        static func stats(_ provider: String) -> String { "gw:{\(provider)}:stats" }
-        static func key(_ provider: String, _ id: String) -> String { "gw:{\(provider)}:k:\(id)" }
+        /// The provider's hot state: current key, per-key totals, days and cooldowns.
+        static func state(_ provider: String) -> String { "gw:{\(provider)}:w" }
+        /// One key's per-second buckets of the rolling minute.
+        static func buckets(_ provider: String, _ id: String) -> String { "gw:{\(provider)}:k:\(id)" }
     }
 
     public func reserve(_ pool: KeyPoolDescriptor, estimatedTokens: Int, excluding: Set<String>) async throws -> Reservation {
-        var keys = [Keys.current(pool.provider), Keys.cooldowns(pool.provider), Keys.stats(pool.provider)]
-        keys.reserveCapacity(3 + pool.keys.count)
-        var arguments = timeArguments(pool.timeZone)
-        arguments.reserveCapacity(7 + pool.keys.count * 6)
-        arguments.append(String(pool.gapPercentage))
-        arguments.append(String(estimatedTokens))
-        arguments.append(String(pool.keys.count))
-        for key in pool.keys {
-            keys.append(Keys.key(pool.provider, key.id))
-            arguments.append(key.id)
-            arguments.append(String(key.limits.requestsPerMinute ?? 0))
-            arguments.append(String(key.limits.tokensPerMinute ?? 0))
-            arguments.append(String(key.limits.requestsPerDay ?? 0))
-            arguments.append(String(key.limits.tokensPerDay ?? 0))
-            arguments.append(excluding.contains(key.id) ? "1" : "0")
+        var keys = [Keys.state(pool.provider)]
+        keys.reserveCapacity(1 + pool.keyIDs.count)
+        let limits = pool.limits
+        var arguments = RedisCommand()
+        arguments.appendPacked(timeHeader(pool.timeZone) + [
+            pool.gapPercentage, Double(estimatedTokens),
+            Double(limits.requestsPerMinute ?? 0), Double(limits.tokensPerMinute ?? 0),
+            Double(limits.requestsPerDay ?? 0), Double(limits.tokensPerDay ?? 0),
+            Double(pool.keyIDs.count),
+        ])
+        for id in pool.keyIDs {
+            keys.append(Keys.buckets(pool.provider, id))
+            arguments.append(id)
         }
+        for id in excluding { arguments.append(id) }
         let reply = try await redis.evalSHA(UsageScripts.reserve, keys: keys, arguments: arguments).checked()
         guard let items = reply.array, items.count >= 3, let granted = items[0].int else {
             throw RedisError(.server, "unexpected reserve reply \(reply)")
         }
         if granted == 1, items.count == 4, let index = items[1].int, let second = items[2].int, let day = items[3].int,
-            index >= 1, index <= pool.keys.count
+            index >= 1, index <= pool.keyIDs.count
         {
             return .granted(Lease(
-                provider: pool.provider, keyID: pool.keys[Int(index) - 1].id,
+                provider: pool.provider, keyID: pool.keyIDs[Int(index) - 1],
                 second: second, day: day, reservedTokens: estimatedTokens))
         }
         guard let retryAfter = items[1].int, let reason = items[2].string.flatMap(RefusalReason.init(rawValue:)) else {
@@ -69,14 +68,14 @@ public final class RedisUsageStore: UsageStore {
         ]
         _ = try await redis.evalSHA(
             UsageScripts.settle,
-            keys: [Keys.key(lease.provider, lease.keyID), Keys.stats(lease.provider)],
+            keys: [Keys.state(lease.provider), Keys.buckets(lease.provider, lease.keyID)],
             arguments: arguments
         ).checked()
     }
 
     public func cooldown(provider: String, keyID: String, untilMillis: Int64, reason: String) async throws {
         _ = try await redis.evalSHA(
-            UsageScripts.cooldown, keys: [Keys.cooldowns(provider)],
+            UsageScripts.cooldown, keys: [Keys.state(provider)],
             arguments: [keyID, String(untilMillis), reason]
         ).checked()
     }
@@ -84,25 +83,25 @@ public final class RedisUsageStore: UsageStore {
     public func snapshot(_ pools: [KeyPoolDescriptor]) async throws -> [ProviderUsage] {
         var result: [ProviderUsage] = []
         for pool in pools {
-            var keys = [Keys.current(pool.provider), Keys.cooldowns(pool.provider), Keys.stats(pool.provider)]
-            var arguments = timeArguments(pool.timeZone)
-            arguments.append(String(pool.keys.count))
-            for key in pool.keys {
-                keys.append(Keys.key(pool.provider, key.id))
-                arguments.append(key.id)
+            var keys = [Keys.state(pool.provider)]
+            var arguments = RedisCommand()
+            arguments.appendPacked(timeHeader(pool.timeZone) + [Double(pool.keyIDs.count)])
+            for id in pool.keyIDs {
+                keys.append(Keys.buckets(pool.provider, id))
+                arguments.append(id)
             }
             let reply = try await redis.evalSHA(UsageScripts.snapshot, keys: keys, arguments: arguments).checked()
-            guard let items = reply.array, items.count == 2 + 8 * pool.keys.count else {
+            guard let items = reply.array, items.count == 1 + 8 * pool.keyIDs.count else {
                 throw RedisError(.server, "unexpected snapshot reply \(reply)")
             }
             let current = items[0].string.flatMap { $0.isEmpty ? nil : $0 }
             var usages: [ProviderUsage.KeyUsage] = []
-            for (index, key) in pool.keys.enumerated() {
-                let base = 2 + index * 8
+            for (index, id) in pool.keyIDs.enumerated() {
+                let base = 1 + index * 8
                 func int(_ offset: Int) -> Int { Int(items[base + offset].int ?? 0) }
                 let until = items[base + 6].int ?? 0
                 usages.append(ProviderUsage.KeyUsage(
-                    id: key.id, limits: key.limits,
+                    id: id, limits: pool.limits,
                     requestsMinute: int(0), tokensMinute: int(1), requestsDay: int(2), tokensDay: int(3),
                     totalRequests: int(4), totalTokens: int(5),
                     cooldownUntilMillis: until > 0 ? until : nil,
@@ -113,13 +112,14 @@ public final class RedisUsageStore: UsageStore {
         return result
     }
 
-    /// The prelude's four time arguments: the test clock's now (or 0 for Redis TIME) and the
-    /// zone's UTC offsets around now, taken from this replica's clock. Only the day a DST change
-    /// falls on depends on that clock, and only when clocks disagree by more than the time to it.
-    private func timeArguments(_ zone: TimeZone) -> [String] {
+    /// The header every clocked script starts with: the test clock's now (or 0 for Redis TIME)
+    /// and the zone's UTC offsets around now, taken from this replica's clock. Only the day a
+    /// DST change falls on depends on that clock, and only when clocks disagree by more than the
+    /// time to it.
+    private func timeHeader(_ zone: TimeZone) -> [Double] {
         let testNow = testClock?.nowMillis()
         let seconds = (testNow ?? SystemStoreClock().nowMillis()) / 1000
         let offsets = DayMath.offsets(zone, atSeconds: seconds)
-        return [String(testNow ?? 0), String(offsets.now), String(offsets.transition), String(offsets.after)]
+        return [Double(testNow ?? 0), Double(offsets.now), Double(offsets.transition), Double(offsets.after)]
     }
 }

@@ -1,106 +1,110 @@
 /// The Lua scripts of `RedisUsageStore`: one EVALSHA reserves, one settles or releases.
 ///
-/// Layout (all keys of one provider share the hash tag `{provider}`, so each script touches
-/// one slot and runs unchanged on Redis Cluster):
-/// - `gw:{p}:cur`      string, the provider's current key id (the usage-gap rule's state)
-/// - `gw:{p}:cool`     hash, key id -> "untilMillis|reason"
-/// - `gw:{p}:stats`    hash, "<id>:req" / "<id>:tok" -> lifetime totals (bounded by the key count)
-/// - `gw:{p}:k:<id>`   hash per key: the rolling minute window as one bucket per second
-///                     (`r<sec>`, `t<sec>`), their running totals `R`, `T`, the oldest live second
-///                     `b`, and the calendar day `D` with its totals `dr`, `dt`.
+/// Layout (every key of a provider carries the hash tag `{provider}`, so each script touches one
+/// slot and runs unchanged on Redis Cluster; every key a script touches is passed in KEYS):
+/// - `gw:{p}:w`        hash, the provider's hot state, read by reserve with ONE HMGET whatever the
+///                     key count: `cur` (the usage-gap rule's current key id), and per key id one
+///                     field holding its state packed as nine little-endian doubles (see `STATE`)
+///                     plus `<id>:cr`, the reason of its cooldown.
+/// - `gw:{p}:k:<id>`   hash per key: the minute window's buckets, one per second (`r<sec>`,
+///                     `t<sec>`). Only touched to record a reservation and to expire old seconds.
 ///
-/// Each access first expires the seconds that left the 60 s window, subtracting them from the
-/// totals, so reading a window costs one HMGET whatever the traffic; the expiry loop runs at
-/// most once per elapsed second. Key hashes carry a two-day TTL, refreshed when the day turns,
-/// so idle keys disappear and nothing grows without bound.
+/// Why packed: Redis's Lua spends about half a microsecond on every number parsed from or
+/// formatted into a string (strtod / sprintf), which made a text-field layout cost 150 us per
+/// reserve for ten keys. `struct.unpack` reads a key's whole state in one C call. The scalar
+/// arguments travel the same way, packed into ARGV[1] by `RedisUsageStore`.
+///
+/// The minute totals always equal the sum of the buckets still stored: expiry subtracts a
+/// bucket's value when it deletes it, at most once per elapsed second per key, so a window costs
+/// the same to read at 1 or 100,000 requests a minute. Bucket hashes live 120 s past their last
+/// write or expiry pass; the provider hash lives 30 days past a key's last first-request-of-a-day
+/// (its size is bounded by the keys the provider ever had), so idle state disappears.
 enum UsageScripts {
-    /// Shared prelude: time (Redis TIME unless a test passes one), the local day, the live window.
-    /// ARGV[1] now in ms (0 = Redis TIME), ARGV[2] UTC offset now, ARGV[3] next offset change
-    /// (epoch s, 0 = none), ARGV[4] offset after it.
+    /// Shared prelude. ARGV[1] is the packed header: now in ms (0 = Redis TIME), UTC offset now,
+    /// next offset change (epoch s, 0 = none), offset after it, then script-specific doubles.
+    /// `header(n)` unpacks the first n doubles.
     static let prelude = #"""
-        local now = tonumber(ARGV[1])
+        local STATE = '<ddddddddd'   -- b, R, T, D, dr, dt, cu, q, k
+        local W = KEYS[1]
+        local BUCKET_TTL = 120
+        local STATE_TTL = 2592000
+        local now, off, trans, offAfter = struct.unpack('<dddd', ARGV[1])
         if now == 0 then
           local t = redis.call('TIME')
           now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
         end
         local sec = math.floor(now / 1000)
-        local off = tonumber(ARGV[2])
-        local trans = tonumber(ARGV[3])
-        if trans > 0 and sec >= trans then off = tonumber(ARGV[4]) end
+        if trans > 0 and sec >= trans then off = offAfter end
         local day = math.floor((sec + off) / 86400)
         local lo = sec - 59
-        local DAY_TTL = 172800
 
-        -- Returns R, T, dr, dt, b of a key hash after expiring seconds older than the window.
-        local function live(h)
-          local v = redis.call('HMGET', h, 'b', 'R', 'T', 'D', 'dr', 'dt')
-          local b = tonumber(v[1])
-          local R = tonumber(v[2]) or 0
-          local T = tonumber(v[3]) or 0
-          local dr, dt = 0, 0
-          if tonumber(v[4]) == day then
-            dr = tonumber(v[5]) or 0
-            dt = tonumber(v[6]) or 0
+        -- A key's state from its packed field (absent: all zero).
+        local function decode(id, h, packed)
+          local k = {id = id, h = h, b = 0, R = 0, T = 0, D = 0, dr = 0, dt = 0, cu = 0, q = 0, tok = 0}
+          if packed then
+            k.b, k.R, k.T, k.D, k.dr, k.dt, k.cu, k.q, k.tok = struct.unpack(STATE, packed)
           end
-          if b and b < lo then
-            if lo - b >= 60 then
-              -- Every bucket is stale: drop the hash, keep today's totals.
-              redis.call('DEL', h)
-              if dr > 0 or dt > 0 then
-                redis.call('HSET', h, 'D', day, 'dr', dr, 'dt', dt)
-                redis.call('EXPIRE', h, DAY_TTL)
-              end
-              return 0, 0, dr, dt, nil
-            end
-            for s = b, lo - 1 do
-              local c = redis.call('HMGET', h, 'r' .. s, 't' .. s)
-              if c[1] then
-                R = R - tonumber(c[1])
-                T = T - (tonumber(c[2]) or 0)
-                redis.call('HDEL', h, 'r' .. s, 't' .. s)
-              end
-            end
-            b = lo
-            redis.call('HSET', h, 'b', b, 'R', R, 'T', T)
+          -- A new day starts from zero; the first request of it refreshes the hash's TTL.
+          if k.D ~= day then k.D, k.dr, k.dt, k.newDay = day, 0, 0, true end
+          return k
+        end
+
+        local function encode(k)
+          return struct.pack(STATE, k.b, k.R, k.T, k.D, k.dr, k.dt, k.cu, k.q, k.tok)
+        end
+
+        -- Expires the seconds of key k that left the window; true when k changed.
+        local function window(k)
+          if k.b == 0 or k.b >= lo then return false end
+          if lo - k.b >= 60 then
+            redis.call('DEL', k.h)
+            k.b, k.R, k.T = 0, 0, 0
+            return true
           end
-          return R, T, dr, dt, b
+          for s = k.b, lo - 1 do
+            local c = redis.call('HMGET', k.h, 'r' .. s, 't' .. s)
+            if c[1] then
+              k.R = k.R - tonumber(c[1])
+              k.T = k.T - (tonumber(c[2]) or 0)
+              redis.call('HDEL', k.h, 'r' .. s, 't' .. s)
+            end
+          end
+          k.b = lo
+          redis.call('EXPIRE', k.h, BUCKET_TTL)
+          return true
         end
         """#
 
-    /// KEYS: cur, cool, stats, then one hash per key. ARGV after the prelude's four: gap,
-    /// estimated tokens, key count, then per key: id, rpm, tpm, rpd, tpd (0 = unlimited),
-    /// excluded (1/0).
-    /// Returns {1, key index (1-based), second, day} or {0, retry-at ms, reason}.
+    /// KEYS: provider hash, then one bucket hash per key. ARGV[1]: header + gap, estimated
+    /// tokens, rpm, tpm, rpd, tpd (0 = unlimited; one set for the entry's keys), key count n;
+    /// ARGV[2..n+1]: the key ids; then the ids the caller excludes (already tried).
+    /// Returns {1, key index (1-based), second, day} or {0, retry-after ms, reason}.
     static let reserve = RedisScript(prelude + "\n" + #"""
-        local gap = tonumber(ARGV[5])
-        local est = tonumber(ARGV[6])
-        local n = tonumber(ARGV[7])
+        local _, _, _, _, gap, est, rpm, tpm, rpd, tpd, n = struct.unpack('<ddddddddddd', ARGV[1])
+        local excluded = {}
+        for i = n + 2, #ARGV do excluded[ARGV[i]] = true end
+        local fields = {'cur'}
+        for i = 1, n do fields[i + 1] = ARGV[i + 1] end
+        local v = redis.call('HMGET', W, unpack(fields))
+        local cur = v[1]
+        local keys, out = {}, {}
 
-        local cool = {}
-        local flat = redis.call('HGETALL', KEYS[2])
-        for i = 1, #flat, 2 do
-          local untilms = tonumber(string.match(flat[i + 1], '^(%d+)'))
-          if untilms and untilms > now then cool[flat[i]] = untilms else redis.call('HDEL', KEYS[2], flat[i]) end
-        end
-
-        local keys = {}
         local best, bestUsage = nil, nil
         local anyRoom, anyIncluded = false, false
         for i = 1, n do
-          local a = 7 + (i - 1) * 6
-          local k = {id = ARGV[a + 1], rpm = tonumber(ARGV[a + 2]), tpm = tonumber(ARGV[a + 3]),
-                     rpd = tonumber(ARGV[a + 4]), tpd = tonumber(ARGV[a + 5]), h = KEYS[3 + i]}
+          local k = decode(ARGV[i + 1], KEYS[i + 1], v[i + 1])
           keys[i] = k
-          if ARGV[a + 6] ~= '1' then
+          if not excluded[k.id] then
             anyIncluded = true
-            k.R, k.T, k.dr, k.dt, k.b = live(k.h)
-            k.room = (k.rpm == 0 or k.R + 1 <= k.rpm) and (k.tpm == 0 or k.T + est <= k.tpm)
-              and (k.rpd == 0 or k.dr + 1 <= k.rpd) and (k.tpd == 0 or k.dt + est <= k.tpd)
+            k.included = true
+            if window(k) then out[#out + 1] = k.id; out[#out + 1] = encode(k) end
+            k.room = (rpm == 0 or k.R + 1 <= rpm) and (tpm == 0 or k.T + est <= tpm)
+              and (rpd == 0 or k.dr + 1 <= rpd) and (tpd == 0 or k.dt + est <= tpd)
             if k.room then anyRoom = true end
-            k.eligible = k.room and not cool[k.id]
-            if k.eligible then
-              if k.rpd > 0 then k.usage = k.dr * 100 / k.rpd
-              elseif k.tpd > 0 then k.usage = k.dt * 100 / k.tpd
+            k.cooling = k.cu > now
+            if k.room and not k.cooling then
+              if rpd > 0 then k.usage = k.dr * 100 / rpd
+              elseif tpd > 0 then k.usage = k.dt * 100 / tpd
               else k.usage = k.dr end
               if bestUsage == nil or k.usage < bestUsage then best, bestUsage = i, k.usage end
             end
@@ -108,30 +112,33 @@ enum UsageScripts {
         end
 
         if best == nil then
+          if #out > 0 then redis.call('HSET', W, unpack(out)) end
           if not anyIncluded then return {0, 0, 'exhausted'} end
           -- When does the earliest key free up? A key is free when all its blocking limits are.
           local nextDay = ((day + 1) * 86400 - off) * 1000
           local retry = nil
           for i = 1, n do
             local k = keys[i]
-            if k.R ~= nil then
+            if k.included then
               local freeAt = now
-              if cool[k.id] then freeAt = math.max(freeAt, cool[k.id]) end
-              if (k.rpd > 0 and k.dr + 1 > k.rpd) or (k.tpd > 0 and k.dt + est > k.tpd) then
+              if k.cooling then freeAt = math.max(freeAt, k.cu) end
+              if (rpd > 0 and k.dr + 1 > rpd) or (tpd > 0 and k.dt + est > tpd) then
                 freeAt = math.max(freeAt, nextDay)
               end
-              local needR = (k.rpm > 0 and k.R + 1 > k.rpm)
-              local needT = (k.tpm > 0 and k.T + est > k.tpm)
+              local needR = (rpm > 0 and k.R + 1 > rpm)
+              local needT = (tpm > 0 and k.T + est > tpm)
               if needR or needT then
                 local freedR, freedT, at = 0, 0, nil
-                for s = math.max(k.b or lo, lo), sec do
-                  local c = redis.call('HMGET', k.h, 'r' .. s, 't' .. s)
-                  if c[1] then
-                    freedR = freedR + tonumber(c[1])
-                    freedT = freedT + (tonumber(c[2]) or 0)
-                    local okR = (not needR) or (k.R - freedR + 1 <= k.rpm)
-                    local okT = (not needT) or (k.T - freedT + est <= k.tpm)
-                    if okR and okT then at = (s + 60) * 1000 break end
+                if k.b > 0 then
+                  for s = math.max(k.b, lo), sec do
+                    local c = redis.call('HMGET', k.h, 'r' .. s, 't' .. s)
+                    if c[1] then
+                      freedR = freedR + tonumber(c[1])
+                      freedT = freedT + (tonumber(c[2]) or 0)
+                      local okR = (not needR) or (k.R - freedR + 1 <= rpm)
+                      local okT = (not needT) or (k.T - freedT + est <= tpm)
+                      if okR and okT then at = (s + 60) * 1000 break end
+                    end
                   end
                 end
                 freeAt = math.max(freeAt, at or ((sec + 60) * 1000))
@@ -145,109 +152,97 @@ enum UsageScripts {
         end
 
         local chosen = best
-        local cur = redis.call('GET', KEYS[1])
         if cur then
           for i = 1, n do
             local k = keys[i]
             if k.id == cur then
-              if k.eligible and k.usage <= bestUsage + gap then chosen = i end
+              if k.usage ~= nil and k.usage <= bestUsage + gap then chosen = i end
               break
             end
           end
         end
         local k = keys[chosen]
-        if k.id ~= cur then redis.call('SET', KEYS[1], k.id) end
+        if k.id ~= cur then out[#out + 1] = 'cur'; out[#out + 1] = k.id end
 
         redis.call('HINCRBY', k.h, 'r' .. sec, 1)
         redis.call('HINCRBY', k.h, 't' .. sec, est)
-        if k.b == nil or sec < k.b then
-          redis.call('HSET', k.h, 'b', sec, 'R', k.R + 1, 'T', k.T + est, 'D', day, 'dr', k.dr + 1, 'dt', k.dt + est)
-          redis.call('EXPIRE', k.h, DAY_TTL)
-        else
-          redis.call('HSET', k.h, 'R', k.R + 1, 'T', k.T + est, 'D', day, 'dr', k.dr + 1, 'dt', k.dt + est)
-          if k.dr == 0 and k.dt == 0 then redis.call('EXPIRE', k.h, DAY_TTL) end
-        end
-        redis.call('HINCRBY', KEYS[3], k.id .. ':req', 1)
+        redis.call('EXPIRE', k.h, BUCKET_TTL)
+        if k.b == 0 then k.b = sec end
+        k.R, k.T = k.R + 1, k.T + est
+        k.dr, k.dt = k.dr + 1, k.dt + est
+        k.q = k.q + 1
+        out[#out + 1] = k.id; out[#out + 1] = encode(k)
+        redis.call('HSET', W, unpack(out))
+        if k.newDay then redis.call('EXPIRE', W, STATE_TTL) end
         return {1, chosen, sec, day}
         """#)
 
-    /// KEYS: key hash, stats. ARGV: id, lease second, lease day, reserved tokens, actual tokens,
-    /// release (1/0). Needs no clock: the minute totals always equal the sum of the buckets still
-    /// in the hash (expiry subtracts a bucket's value when it removes it), so correcting a bucket
-    /// and its total together is right whether or not the bucket is still in the window; a
-    /// bucket already removed no longer counts and is left alone. The day totals are corrected
-    /// only while the hash still holds the lease's day.
+    /// KEYS: provider hash, the key's bucket hash. ARGV: id, lease second, lease day, reserved
+    /// tokens, actual tokens, release (1/0). Needs no clock: a bucket still stored is corrected
+    /// together with its total (the totals are the sum of stored buckets, whether or not a bucket
+    /// already left the window); a bucket already expired no longer counts and is left alone. The
+    /// day totals are corrected only while the key still counts the lease's day.
     static let settle = RedisScript(#"""
-        local h = KEYS[1]
-        local id = ARGV[1]
-        local s = ARGV[2]
-        local d = tonumber(ARGV[3])
-        local reserved = tonumber(ARGV[4])
-        local actual = tonumber(ARGV[5])
+        local STATE = '<ddddddddd'
+        local W, h, id = KEYS[1], KEYS[2], ARGV[1]
+        local packed = redis.call('HGET', W, id)
+        if not packed then return 0 end
+        local b, R, T, D, dr, dt, cu, q, tok = struct.unpack(STATE, packed)
         local release = ARGV[6] == '1'
-        local dT = actual - reserved
-        if release then dT = -reserved end
-        if redis.call('HEXISTS', h, 'r' .. s) == 1 then
-          redis.call('HINCRBY', h, 't' .. s, dT)
-          redis.call('HINCRBY', h, 'T', dT)
-          if release then
-            redis.call('HINCRBY', h, 'r' .. s, -1)
-            redis.call('HINCRBY', h, 'R', -1)
-          end
+        local reserved, actual = tonumber(ARGV[4]), tonumber(ARGV[5])
+        local dT, dR = actual - reserved, 0
+        if release then dT, dR = -reserved, -1 end
+        if redis.call('HEXISTS', h, 'r' .. ARGV[2]) == 1 then
+          redis.call('HINCRBY', h, 't' .. ARGV[2], dT)
+          if release then redis.call('HINCRBY', h, 'r' .. ARGV[2], -1) end
+          R, T = R + dR, T + dT
         end
-        if tonumber(redis.call('HGET', h, 'D')) == d then
-          redis.call('HINCRBY', h, 'dt', dT)
-          if release then redis.call('HINCRBY', h, 'dr', -1) end
-        end
-        if release then
-          redis.call('HINCRBY', KEYS[2], id .. ':req', -1)
-        else
-          redis.call('HINCRBY', KEYS[2], id .. ':tok', actual)
-        end
+        if D == tonumber(ARGV[3]) then dr, dt = dr + dR, dt + dT end
+        q = q + dR
+        if not release then tok = tok + actual end
+        redis.call('HSET', W, id, struct.pack(STATE, b, R, T, D, dr, dt, cu, q, tok))
         return 1
         """#)
 
-    /// KEYS: cur, cool, stats, then one hash per key. ARGV after the prelude's four: key count,
-    /// then the ids. Returns {cur or false, now, then per key: R, T, dr, dt, req, tok, until, reason}.
+    /// KEYS: provider hash, then one bucket hash per key. ARGV[1]: header + key count n;
+    /// ARGV[2..n+1]: the ids. Returns {cur or '', then per key: R, T, dr, dt, requests, tokens,
+    /// cooldown until, reason}; expires stale seconds on the way, like a reserve.
     static let snapshot = RedisScript(prelude + "\n" + #"""
-        local n = tonumber(ARGV[5])
-        local out = {redis.call('GET', KEYS[1]) or '', now}
-        local cool = redis.call('HGETALL', KEYS[2])
-        local cmap = {}
-        for i = 1, #cool, 2 do cmap[cool[i]] = cool[i + 1] end
+        local _, _, _, _, n = struct.unpack('<ddddd', ARGV[1])
+        local fields = {'cur'}
         for i = 1, n do
-          local id = ARGV[5 + i]
-          local R, T, dr, dt = live(KEYS[3 + i])
-          local st = redis.call('HMGET', KEYS[3], id .. ':req', id .. ':tok')
+          fields[#fields + 1] = ARGV[i + 1]
+          fields[#fields + 1] = ARGV[i + 1] .. ':cr'
+        end
+        local v = redis.call('HMGET', W, unpack(fields))
+        local out, reply = {}, {v[1] or ''}
+        for i = 1, n do
+          local k = decode(ARGV[i + 1], KEYS[i + 1], v[2 * i])
+          if window(k) then out[#out + 1] = k.id; out[#out + 1] = encode(k) end
           local untilms, reason = 0, ''
-          local c = cmap[id]
-          if c then
-            local u, r = string.match(c, '^(%d+)|(.*)$')
-            if u and tonumber(u) > now then untilms, reason = tonumber(u), r end
-          end
-          table.insert(out, R)
-          table.insert(out, T)
-          table.insert(out, dr)
-          table.insert(out, dt)
-          table.insert(out, tonumber(st[1]) or 0)
-          table.insert(out, tonumber(st[2]) or 0)
-          table.insert(out, untilms)
-          table.insert(out, reason)
+          if k.cu > now then untilms, reason = k.cu, v[2 * i + 1] or '' end
+          local r = #reply
+          reply[r + 1] = k.R; reply[r + 2] = k.T; reply[r + 3] = k.dr; reply[r + 4] = k.dt
+          reply[r + 5] = k.q; reply[r + 6] = k.tok; reply[r + 7] = untilms; reply[r + 8] = reason
         end
-        return out
+        if #out > 0 then redis.call('HSET', W, unpack(out)) end
+        return reply
         """#)
-}
 
-extension UsageScripts {
-    /// KEYS: cool. ARGV: id, until ms, reason. Extends a cooldown, never shortens it, so a short
-    /// 5xx penalty from one replica cannot cut a 429's Retry-After from another.
+    /// KEYS: provider hash. ARGV: id, until ms, reason. Extends a cooldown, never shortens it, so
+    /// a short 5xx penalty from one replica cannot cut a 429's Retry-After from another.
     static let cooldown = RedisScript(#"""
-        local cur = redis.call('HGET', KEYS[1], ARGV[1])
-        if cur then
-          local u = tonumber(string.match(cur, '^(%d+)'))
-          if u and u >= tonumber(ARGV[2]) then return 0 end
-        end
-        redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. '|' .. ARGV[3])
+        local STATE = '<ddddddddd'
+        local id, untilms = ARGV[1], tonumber(ARGV[2])
+        local packed = redis.call('HGET', KEYS[1], id)
+        local b, R, T, D, dr, dt, cu, q, tok = 0, 0, 0, 0, 0, 0, 0, 0, 0
+        if packed then b, R, T, D, dr, dt, cu, q, tok = struct.unpack(STATE, packed) end
+        if cu >= untilms then return 0 end
+        redis.call('HSET', KEYS[1], id, struct.pack(STATE, b, R, T, D, dr, dt, untilms, q, tok), id .. ':cr', ARGV[3])
+        -- The provider hash must outlive the cooldown, however long a key is disabled for.
+        local t = redis.call('TIME')
+        local need = math.max(2592000, math.ceil(untilms / 1000 - tonumber(t[1])) + 60)
+        if redis.call('TTL', KEYS[1]) < need then redis.call('EXPIRE', KEYS[1], need) end
         return 1
         """#)
 }

@@ -18,9 +18,9 @@ struct RedisUsageStoreTests {
         #expect(try await restarted.snapshot([before])[0] == snapshotBefore)
 
         // A reload that adds a key and changes a limit: the old keys keep their counts.
-        var keys = before.keys.map { KeyPoolDescriptor.Key(id: $0.id, limits: KeyLimits(requestsPerMinute: 60, requestsPerDay: 1_000)) }
-        keys.append(.init(id: KeyID.of("a-new-key"), limits: limits))
-        let reloaded = KeyPoolDescriptor(provider: "p", keys: keys, gapPercentage: 0)
+        let reloaded = KeyPoolDescriptor(
+            provider: "p", keyIDs: before.keyIDs + [KeyID.of("a-new-key")],
+            limits: KeyLimits(requestsPerMinute: 60, requestsPerDay: 1_000), gapPercentage: 0)
         let after = try await restarted.snapshot([reloaded])[0]
         #expect(after.keys.prefix(2).map(\.requestsMinute) == snapshotBefore.keys.map(\.requestsMinute))
         #expect(after.keys.prefix(2).map(\.requestsDay) == snapshotBefore.keys.map(\.requestsDay))
@@ -38,16 +38,19 @@ struct RedisUsageStoreTests {
         for lease in try await harness.burst(pool, count: 9).leases {
             try await harness.store.settle(lease, actualTokens: 33)
         }
-        try await harness.store.cooldown(provider: "openrouter", keyID: pool.keys[0].id, untilMillis: harness.clock.nowMillis() + 5_000, reason: "rate_limited")
+        try await harness.store.cooldown(provider: "openrouter", keyID: pool.keyIDs[0], untilMillis: harness.clock.nowMillis() + 5_000, reason: "rate_limited")
 
         let redis = try RedisClient(url: server.url)
         let names = try #require(try await redis.send(["KEYS", "*"]).array).compactMap(\.string).sorted()
-        let windows = pool.keys.map { "gw:{openrouter}:k:\($0.id)" }.sorted()
-        #expect(names == (["gw:{openrouter}:cool", "gw:{openrouter}:cur", "gw:{openrouter}:stats"] + windows).sorted())
+        let windows = pool.keyIDs.map { "gw:{openrouter}:k:\($0)" }.sorted()
+        #expect(names == (["gw:{openrouter}:w"] + windows).sorted())
+        // Bucket hashes live two minutes past their last use, the provider's state 30 days.
         for name in windows {
             let ttl = try #require(try await redis.send(["TTL", name]).int)
-            #expect(ttl > 0 && ttl <= 172_800)
+            #expect(ttl > 0 && ttl <= 120)
         }
+        let stateTTL = try #require(try await redis.send(["TTL", "gw:{openrouter}:w"]).int)
+        #expect(stateTTL > 0 && stateTTL <= 2_592_000)
         // Nothing in the keyspace carries a secret: only ids.
         for name in names {
             let dump = try await redis.send(["DUMP", name])

@@ -47,9 +47,8 @@ struct StoreHarness: Sendable {
         zone: TimeZone = TimeZone(identifier: "UTC")!
     ) -> KeyPoolDescriptor {
         KeyPoolDescriptor(
-            provider: provider,
-            keys: (0..<keys).map { .init(id: KeyID.of("secret-\(provider)-\($0)"), limits: limits) },
-            gapPercentage: gap, timeZone: zone)
+            provider: provider, keyIDs: (0..<keys).map { KeyID.of("secret-\(provider)-\($0)") },
+            limits: limits, gapPercentage: gap, timeZone: zone)
     }
 
     /// Fires `count` reserves at once, spread over the replicas, and returns the outcomes.

@@ -86,7 +86,7 @@ struct UsageStoreConformanceTests {
     func usageGapFive(kind: StoreKind) async throws {
         let harness = try StoreHarness(kind)
         let pool = StoreHarness.pool(keys: 2, limits: KeyLimits(requestsPerDay: 100), gap: 5)
-        let (a, b) = (pool.keys[0].id, pool.keys[1].id)
+        let (a, b) = (pool.keyIDs[0], pool.keyIDs[1])
         var sequence: [String] = []
         for index in 0..<30 {
             // Alternate replicas: they share the current key, so they make the same choices.
@@ -108,10 +108,10 @@ struct UsageStoreConformanceTests {
         for index in 0..<60 {
             let lease = try #require(try await harness.stores[index % 3].reserve(pool, estimatedTokens: 1).lease)
             counts[lease.keyID, default: 0] += 1
-            let values = pool.keys.map { counts[$0.id, default: 0] }
+            let values = pool.keyIDs.map { counts[$0, default: 0] }
             #expect(values.max()! - values.min()! <= 1)
         }
-        #expect(pool.keys.map { counts[$0.id] } == [20, 20, 20])
+        #expect(pool.keyIDs.map { counts[$0] } == [20, 20, 20])
     }
 
     @Test("settle corrects tokens to actual usage; release refunds the request", arguments: StoreKind.allCases)
@@ -143,7 +143,7 @@ struct UsageStoreConformanceTests {
     func sharedCooldown(kind: StoreKind) async throws {
         let harness = try StoreHarness(kind)
         let pool = StoreHarness.pool(keys: 2, limits: KeyLimits(requestsPerMinute: 100), gap: 0)
-        let (a, b) = (pool.keys[0].id, pool.keys[1].id)
+        let (a, b) = (pool.keyIDs[0], pool.keyIDs[1])
         let now = harness.clock.nowMillis()
         try await harness.stores[0].cooldown(provider: "p", keyID: a, untilMillis: now + 30_000, reason: "rate_limited")
         // A shorter penalty never cuts a longer cooldown.
@@ -174,7 +174,7 @@ struct UsageStoreConformanceTests {
     func excluding(kind: StoreKind) async throws {
         let harness = try StoreHarness(kind)
         let pool = StoreHarness.pool(keys: 2, limits: KeyLimits(requestsPerMinute: 10))
-        let (a, b) = (pool.keys[0].id, pool.keys[1].id)
+        let (a, b) = (pool.keyIDs[0], pool.keyIDs[1])
         #expect(try await harness.store.reserve(pool, estimatedTokens: 1, excluding: [a]).lease?.keyID == b)
         #expect(try await harness.store.reserve(pool, estimatedTokens: 1, excluding: [a, b]) == .refused(retryAfterMillis: 0, reason: .exhausted))
         #expect(try await harness.usage(pool).keys.map(\.requestsMinute) == [0, 1])
@@ -184,8 +184,8 @@ struct UsageStoreConformanceTests {
     func providersIndependent(kind: StoreKind) async throws {
         let harness = try StoreHarness(kind)
         let limits = KeyLimits(requestsPerMinute: 2)
-        let one = KeyPoolDescriptor(provider: "one", keys: [.init(id: KeyID.of("shared"), limits: limits)], gapPercentage: 5)
-        let two = KeyPoolDescriptor(provider: "two", keys: [.init(id: KeyID.of("shared"), limits: limits)], gapPercentage: 5)
+        let one = KeyPoolDescriptor(provider: "one", keyIDs: [KeyID.of("shared")], limits: limits, gapPercentage: 5)
+        let two = KeyPoolDescriptor(provider: "two", keyIDs: [KeyID.of("shared")], limits: limits, gapPercentage: 5)
         #expect(try await harness.burst(one, count: 5).leases.count == 2)
         #expect(try await harness.burst(two, count: 5).leases.count == 2)
     }
