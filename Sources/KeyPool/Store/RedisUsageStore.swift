@@ -31,6 +31,7 @@ public final class RedisUsageStore: UsageStore {
             Double(limits.requestsPerDay ?? 0), Double(limits.tokensPerDay ?? 0),
             Double(pool.keyIDs.count),
         ])
+        arguments.append(Self.bucketDelta(tokens: estimatedTokens, requests: 1))
         for id in pool.keyIDs {
             keys.append(Keys.buckets(pool.provider, id))
             arguments.append(id)
@@ -62,9 +63,11 @@ public final class RedisUsageStore: UsageStore {
     }
 
     private func settle(_ lease: Lease, actualTokens: Int, release: Bool) async throws {
+        let tokenDelta = release ? -lease.reservedTokens : actualTokens - lease.reservedTokens
         let arguments = [
             lease.keyID, String(lease.second), String(lease.day), String(lease.reservedTokens),
             String(actualTokens), release ? "1" : "0",
+            Self.bucketDelta(tokens: tokenDelta, requests: release ? -1 : 0),
         ]
         _ = try await redis.evalSHA(
             UsageScripts.settle,
@@ -110,6 +113,11 @@ public final class RedisUsageStore: UsageStore {
             result.append(ProviderUsage(provider: pool.provider, currentKeyID: current, keys: usages))
         }
         return result
+    }
+
+    /// A minute bucket holds tokens * 2^20 + requests in one integer (one HINCRBY per change).
+    static func bucketDelta(tokens: Int, requests: Int) -> String {
+        String(tokens << 20 + requests)
     }
 
     /// The header every clocked script starts with: the test clock's now (or 0 for Redis TIME)

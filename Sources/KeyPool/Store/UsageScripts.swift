@@ -6,8 +6,9 @@
 ///                     key count: `cur` (the usage-gap rule's current key id), and per key id one
 ///                     field holding its state packed as nine little-endian doubles (see `STATE`)
 ///                     plus `<id>:cr`, the reason of its cooldown.
-/// - `gw:{p}:k:<id>`   hash per key: the minute window's buckets, one per second (`r<sec>`,
-///                     `t<sec>`). Only touched to record a reservation and to expire old seconds.
+/// - `gw:{p}:k:<id>`   hash per key: the minute window's buckets, one field per second holding
+///                     tokens * 2^20 + requests. Only touched to record a reservation, to settle
+///                     it and to expire old seconds.
 ///
 /// Why packed: Redis's Lua spends about half a microsecond on every number parsed from or
 /// formatted into a string (strtod / sprintf), which made a text-field layout cost 150 us per
@@ -38,6 +39,13 @@ enum UsageScripts {
         local day = math.floor((sec + off) / 86400)
         local lo = sec - 59
 
+        -- A bucket holds tokens * 2^20 + requests in one integer, so recording a reservation is
+        -- one HINCRBY (the increment comes ready-made from Swift, as text).
+        local function split(c)
+          local r = c % 1048576
+          return r, (c - r) / 1048576
+        end
+
         -- A key's state from its packed field (absent: all zero).
         local function decode(id, h, packed)
           local k = {id = id, h = h, b = 0, R = 0, T = 0, D = 0, dr = 0, dt = 0, cu = 0, q = 0, tok = 0}
@@ -62,11 +70,11 @@ enum UsageScripts {
             return true
           end
           for s = k.b, lo - 1 do
-            local c = redis.call('HMGET', k.h, 'r' .. s, 't' .. s)
-            if c[1] then
-              k.R = k.R - tonumber(c[1])
-              k.T = k.T - (tonumber(c[2]) or 0)
-              redis.call('HDEL', k.h, 'r' .. s, 't' .. s)
+            local c = redis.call('HGET', k.h, s)
+            if c then
+              local r, t = split(tonumber(c))
+              k.R, k.T = k.R - r, k.T - t
+              redis.call('HDEL', k.h, s)
             end
           end
           k.b = lo
@@ -77,36 +85,43 @@ enum UsageScripts {
 
     /// KEYS: provider hash, then one bucket hash per key. ARGV[1]: header + gap, estimated
     /// tokens, rpm, tpm, rpd, tpd (0 = unlimited; one set for the entry's keys), key count n;
-    /// ARGV[2..n+1]: the key ids; then the ids the caller excludes (already tried).
+    /// ARGV[2]: the bucket increment (tokens * 2^20 + 1) as text; ARGV[3..n+2]: the key ids;
+    /// then the ids the caller excludes (already tried).
     /// Returns {1, key index (1-based), second, day} or {0, retry-after ms, reason}.
     static let reserve = RedisScript(prelude + "\n" + #"""
         local _, _, _, _, gap, est, rpm, tpm, rpd, tpd, n = struct.unpack('<ddddddddddd', ARGV[1])
-        local excluded = {}
-        for i = n + 2, #ARGV do excluded[ARGV[i]] = true end
-        local fields = {'cur'}
-        for i = 1, n do fields[i + 1] = ARGV[i + 1] end
-        local v = redis.call('HMGET', W, unpack(fields))
+        local v = redis.call('HMGET', W, 'cur', unpack(ARGV, 3, n + 2))
         local cur = v[1]
-        local keys, out = {}, {}
+        local excluded = {}
+        for i = n + 3, #ARGV do excluded[ARGV[i]] = true end
+        local out = {}
 
-        local best, bestUsage = nil, nil
+        -- The common path touches each key's packed state once and builds no table for it; a
+        -- key is decoded into a table only to expire stale seconds (once a second at most).
+        local best, bestUsage, curUsage = nil, nil, nil
         local anyRoom, anyIncluded = false, false
         for i = 1, n do
-          local k = decode(ARGV[i + 1], KEYS[i + 1], v[i + 1])
-          keys[i] = k
-          if not excluded[k.id] then
+          local id = ARGV[i + 2]
+          if not excluded[id] then
             anyIncluded = true
-            k.included = true
-            if window(k) then out[#out + 1] = k.id; out[#out + 1] = encode(k) end
-            k.room = (rpm == 0 or k.R + 1 <= rpm) and (tpm == 0 or k.T + est <= tpm)
-              and (rpd == 0 or k.dr + 1 <= rpd) and (tpd == 0 or k.dt + est <= tpd)
-            if k.room then anyRoom = true end
-            k.cooling = k.cu > now
-            if k.room and not k.cooling then
-              if rpd > 0 then k.usage = k.dr * 100 / rpd
-              elseif tpd > 0 then k.usage = k.dt * 100 / tpd
-              else k.usage = k.dr end
-              if bestUsage == nil or k.usage < bestUsage then best, bestUsage = i, k.usage end
+            local b, R, T, D, dr, dt, cu = 0, 0, 0, day, 0, 0, 0
+            if v[i + 1] then b, R, T, D, dr, dt, cu = struct.unpack(STATE, v[i + 1]) end
+            if D ~= day then dr, dt = 0, 0 end
+            if b > 0 and b < lo then
+              local k = decode(id, KEYS[i + 1], v[i + 1])
+              window(k)
+              R, T = k.R, k.T
+              out[#out + 1] = id; out[#out + 1] = encode(k)
+            end
+            if (rpm == 0 or R + 1 <= rpm) and (tpm == 0 or T + est <= tpm)
+              and (rpd == 0 or dr + 1 <= rpd) and (tpd == 0 or dt + est <= tpd) then
+              anyRoom = true
+              if cu <= now then
+                local usage = dr
+                if rpd > 0 then usage = dr * 100 / rpd elseif tpd > 0 then usage = dt * 100 / tpd end
+                if bestUsage == nil or usage < bestUsage then best, bestUsage = i, usage end
+                if id == cur then curUsage = usage end
+              end
             end
           end
         end
@@ -114,14 +129,16 @@ enum UsageScripts {
         if best == nil then
           if #out > 0 then redis.call('HSET', W, unpack(out)) end
           if not anyIncluded then return {0, 0, 'exhausted'} end
-          -- When does the earliest key free up? A key is free when all its blocking limits are.
+          -- The rare path: when does the earliest key free up? A key is free when all its
+          -- blocking limits are (window, day and cooldown).
           local nextDay = ((day + 1) * 86400 - off) * 1000
           local retry = nil
           for i = 1, n do
-            local k = keys[i]
-            if k.included then
+            local k = decode(ARGV[i + 2], KEYS[i + 1], v[i + 1])
+            if not excluded[k.id] then
+              window(k)
               local freeAt = now
-              if k.cooling then freeAt = math.max(freeAt, k.cu) end
+              if k.cu > now then freeAt = math.max(freeAt, k.cu) end
               if (rpd > 0 and k.dr + 1 > rpd) or (tpd > 0 and k.dt + est > tpd) then
                 freeAt = math.max(freeAt, nextDay)
               end
@@ -131,10 +148,10 @@ enum UsageScripts {
                 local freedR, freedT, at = 0, 0, nil
                 if k.b > 0 then
                   for s = math.max(k.b, lo), sec do
-                    local c = redis.call('HMGET', k.h, 'r' .. s, 't' .. s)
-                    if c[1] then
-                      freedR = freedR + tonumber(c[1])
-                      freedT = freedT + (tonumber(c[2]) or 0)
+                    local c = redis.call('HGET', k.h, s)
+                    if c then
+                      local r, t = split(tonumber(c))
+                      freedR, freedT = freedR + r, freedT + t
                       local okR = (not needR) or (k.R - freedR + 1 <= rpm)
                       local okT = (not needT) or (k.T - freedT + est <= tpm)
                       if okR and okT then at = (s + 60) * 1000 break end
@@ -151,34 +168,38 @@ enum UsageScripts {
           return {0, retry - now, 'window_full'}
         end
 
+        -- The usage-gap rule: keep the current key while it is within gap points of the best.
         local chosen = best
-        if cur then
+        if curUsage ~= nil and curUsage <= bestUsage + gap then
           for i = 1, n do
-            local k = keys[i]
-            if k.id == cur then
-              if k.usage ~= nil and k.usage <= bestUsage + gap then chosen = i end
-              break
-            end
+            if ARGV[i + 2] == cur then chosen = i break end
           end
         end
-        local k = keys[chosen]
-        if k.id ~= cur then out[#out + 1] = 'cur'; out[#out + 1] = k.id end
+        local id, h = ARGV[chosen + 2], KEYS[chosen + 1]
+        if id ~= cur then out[#out + 1] = 'cur'; out[#out + 1] = id end
+        -- Re-read the chosen key from `out` if it was just expired, else from the HMGET.
+        local packed = v[chosen + 1]
+        for j = 1, #out - 1, 2 do if out[j] == id then packed = out[j + 1] end end
+        local k = decode(id, h, packed)
 
-        redis.call('HINCRBY', k.h, 'r' .. sec, 1)
-        redis.call('HINCRBY', k.h, 't' .. sec, est)
-        redis.call('EXPIRE', k.h, BUCKET_TTL)
-        if k.b == 0 then k.b = sec end
+        redis.call('HINCRBY', h, sec, ARGV[2])
+        -- A new bucket hash gets its TTL here; later expiry passes (once a second while it
+        -- holds traffic) refresh it, so it only lapses two minutes after the traffic stops.
+        if k.b == 0 then
+          k.b = sec
+          redis.call('EXPIRE', h, BUCKET_TTL)
+        end
         k.R, k.T = k.R + 1, k.T + est
         k.dr, k.dt = k.dr + 1, k.dt + est
         k.q = k.q + 1
-        out[#out + 1] = k.id; out[#out + 1] = encode(k)
+        out[#out + 1] = id; out[#out + 1] = encode(k)
         redis.call('HSET', W, unpack(out))
         if k.newDay then redis.call('EXPIRE', W, STATE_TTL) end
         return {1, chosen, sec, day}
         """#)
 
     /// KEYS: provider hash, the key's bucket hash. ARGV: id, lease second, lease day, reserved
-    /// tokens, actual tokens, release (1/0). Needs no clock: a bucket still stored is corrected
+    /// tokens, actual tokens, release (1/0), bucket delta (tokens * 2^20 + requests, as text). Needs no clock: a bucket still stored is corrected
     /// together with its total (the totals are the sum of stored buckets, whether or not a bucket
     /// already left the window); a bucket already expired no longer counts and is left alone. The
     /// day totals are corrected only while the key still counts the lease's day.
@@ -192,9 +213,8 @@ enum UsageScripts {
         local reserved, actual = tonumber(ARGV[4]), tonumber(ARGV[5])
         local dT, dR = actual - reserved, 0
         if release then dT, dR = -reserved, -1 end
-        if redis.call('HEXISTS', h, 'r' .. ARGV[2]) == 1 then
-          redis.call('HINCRBY', h, 't' .. ARGV[2], dT)
-          if release then redis.call('HINCRBY', h, 'r' .. ARGV[2], -1) end
+        if redis.call('HEXISTS', h, ARGV[2]) == 1 then
+          redis.call('HINCRBY', h, ARGV[2], ARGV[7])
           R, T = R + dR, T + dT
         end
         if D == tonumber(ARGV[3]) then dr, dt = dr + dR, dt + dT end
