@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// The usage store shared by every replica: all state in Redis, changed only by Lua scripts,
 /// one EVALSHA per reserve and one per settle.
@@ -6,6 +7,10 @@ public final class RedisUsageStore: UsageStore {
     private let redis: RedisClient
     /// Set only by tests: replaces Redis `TIME` so tests move time instead of sleeping.
     private let testClock: (any StoreClock)?
+
+    /// UTC offsets per time zone, valid until the next transition or for an hour: Foundation's
+    /// time zone lookups cost more than the rest of a reserve on the replica's side.
+    private let offsetCache = Mutex([String: (validUntil: Int64, header: [Double])]())
 
     public init(redis: RedisClient, testClock: (any StoreClock)? = nil) {
         self.redis = redis
@@ -127,7 +132,15 @@ public final class RedisUsageStore: UsageStore {
     private func timeHeader(_ zone: TimeZone) -> [Double] {
         let testNow = testClock?.nowMillis()
         let seconds = (testNow ?? SystemStoreClock().nowMillis()) / 1000
+        if testNow == nil, let cached = offsetCache.withLock({ $0[zone.identifier] }), seconds < cached.validUntil {
+            return [0] + cached.header
+        }
         let offsets = DayMath.offsets(zone, atSeconds: seconds)
-        return [Double(testNow ?? 0), Double(offsets.now), Double(offsets.transition), Double(offsets.after)]
+        let header = [Double(offsets.now), Double(offsets.transition), Double(offsets.after)]
+        if testNow == nil {
+            let validUntil = offsets.transition > seconds ? min(offsets.transition, seconds + 3600) : seconds + 3600
+            offsetCache.withLock { $0[zone.identifier] = (validUntil, header) }
+        }
+        return [Double(testNow ?? 0)] + header
     }
 }
