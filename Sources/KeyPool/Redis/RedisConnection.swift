@@ -1,21 +1,32 @@
 import CHiredis
-import Dispatch
 import Foundation
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// One Redis connection served by a dedicated I/O thread, with auto-pipelining.
 ///
-/// Callers append a formatted command and a continuation to a FIFO and suspend. The I/O thread
-/// takes everything queued at once, appends it to hiredis's output buffer, then reads the
-/// replies in order and resumes each caller with its own reply (RediStack's FIFO-of-promises
-/// idea on a blocking socket). Many concurrent callers therefore share one round trip per batch.
-/// Blocking hiredis calls happen only on this thread, never on a NIO event loop or the
-/// cooperative pool. While the connection is down, calls fail at once (no waiting) and the
-/// thread reconnects with backoff.
+/// Replies come back in the order commands were written, so every written command leaves its
+/// continuation in one FIFO (`awaiting`) and the I/O thread resumes them in order as replies
+/// arrive (RediStack's FIFO-of-promises idea on a blocking socket). Writes take one of two paths:
+/// - idle connection (nothing in flight, nothing queued): the caller writes its command itself
+///   with a non-blocking `send`, under the lock that orders the FIFO. The I/O thread, waiting in
+///   `poll` on the socket, wakes when the reply arrives. A lone request thus costs one thread
+///   wake-up less than handing it to a sleeping thread;
+/// - busy connection: the caller queues the command and suspends. The I/O thread, which is
+///   writing or waiting for replies anyway, writes everything queued in one go after reading
+///   what arrived, so many concurrent callers share each write and each read.
+/// Blocking calls happen only on the I/O thread, never on a NIO event loop or the cooperative
+/// pool (the caller's `send` is MSG_DONTWAIT; what it cannot write at once, the thread writes).
+/// While the connection is down, calls fail at once and the thread reconnects with backoff.
 final class RedisConnection: Sendable {
+    private typealias Continuation = UnsafeContinuation<RedisReply, any Error>
+
     private struct Pending {
         let command: FormattedCommand
-        let continuation: UnsafeContinuation<RedisReply, any Error>
+        let continuation: Continuation
     }
 
     private enum Status {
@@ -26,24 +37,38 @@ final class RedisConnection: Sendable {
     }
 
     private struct State {
+        /// Commands the I/O thread has yet to write.
         var queue: [Pending] = []
-        var threadSleeping = false
+        /// Continuations of written commands, in write order.
+        var awaiting = FIFO<Continuation>()
+        /// A caller's direct write the socket took only part of: the thread writes the rest first.
+        var partial: (command: FormattedCommand, written: Int)?
+        /// The I/O thread owns the socket's write side (no direct writes meanwhile).
+        var ioWriting = false
+        /// The I/O thread is (about to be) in poll: the first command queued must wake it, or the
+        /// command would wait for the replies in flight before being written.
+        var threadPolling = false
         var status: Status = .connecting
+        /// The current connection's socket, or -1.
+        var fd: Int32 = -1
     }
 
     private let state = Mutex(State())
-    /// Signalled when work arrives for a sleeping thread, or on close.
-    private let wakeup = DispatchSemaphore(value: 0)
+    /// Signalled to wake the I/O thread out of `poll` (a partial write to finish, or close).
+    private let wakeFD: Int32
     private let configuration: RedisConfiguration
     private let name: String
 
     init(configuration: RedisConfiguration, index: Int) {
         self.configuration = configuration
         self.name = "redis-io-\(index)"
+        self.wakeFD = chiredis_eventfd()
         let thread = Thread { [self] in self.run() }
         thread.name = name
         thread.start()
     }
+
+    deinit { Glibc.close(wakeFD) }
 
     /// True while the connection is established (AUTH and SELECT done).
     var isConnected: Bool {
@@ -69,17 +94,32 @@ final class RedisConnection: Sendable {
                     return (false, error)
                 case .closed:
                     return (false, RedisError(.closed, "the Redis client was shut down"))
-                case .connecting, .connected:
+                case .connecting:
                     state.queue.append(Pending(command: command, continuation: continuation))
-                    guard state.threadSleeping else { return (false, nil) }
-                    state.threadSleeping = false
+                    return (false, nil)
+                case .connected:
+                    guard state.awaiting.isEmpty, state.queue.isEmpty, !state.ioWriting, state.fd >= 0 else {
+                        // The thread is writing or waiting for replies: it takes the queue next,
+                        // woken once if it sits in poll.
+                        state.queue.append(Pending(command: command, continuation: continuation))
+                        let wake = state.threadPolling
+                        state.threadPolling = false
+                        return (wake, nil)
+                    }
+                    let sent = chiredis_send_nonblocking(state.fd, command.pointer, command.length)
+                    state.awaiting.append(continuation)
+                    if sent == command.length { return (false, nil) }
+                    // Partly written, would block, or failed: the thread finishes the write (or
+                    // meets the error and fails everything in flight).
+                    state.partial = (command, max(0, sent))
+                    state.ioWriting = true
                     return (true, nil)
                 }
             }
             if let failure {
                 continuation.resume(throwing: failure)
             } else if wake {
-                wakeup.signal()
+                chiredis_eventfd_signal(wakeFD)
             }
         }
     }
@@ -87,84 +127,154 @@ final class RedisConnection: Sendable {
     /// Stops the I/O thread once it has answered what is already queued.
     func close() {
         state.withLock { $0.status = .closed }
-        wakeup.signal()
+        chiredis_eventfd_signal(wakeFD)
     }
 
     // MARK: - I/O thread
 
+    private enum Step {
+        case exit
+        case write([Pending], (command: FormattedCommand, written: Int)?)
+        case read
+        case idle
+    }
+
     private func run() {
         var context: UnsafeMutablePointer<redisContext>?
         var backoff = configuration.reconnectMin
-        var batch: [Pending] = []
+        let clock = ContinuousClock()
+        // When replies last made progress (or the connection was last idle): the command
+        // timeout runs from here, however often senders wake the thread meanwhile.
+        var lastProgress = clock.now
+        var spare: [Pending] = []
         while true {
-            if context == nil {
+            guard let ctx = context else {
                 if isClosed { break }
                 switch connect() {
                 case .success(let connected):
                     context = connected
                     backoff = configuration.reconnectMin
                     state.withLock { state in
+                        state.fd = chiredis_context_fd(connected)
                         if case .closed = state.status { return }
                         state.status = .connected
                     }
                 case .failure(let error):
-                    failQueued(settingStatus: .down(error), with: error)
-                    // The semaphore doubles as an interruptible sleep: close() cuts it short.
-                    _ = wakeup.wait(timeout: .now() + .microseconds(backoff.microseconds))
+                    failAll(with: error, status: .down(error))
+                    // Interruptible sleep: close() signals the eventfd.
+                    _ = chiredis_wait(-1, wakeFD, Int32(clamping: backoff.microseconds / 1000))
+                    chiredis_eventfd_drain(wakeFD)
                     backoff = min(backoff * 2, configuration.reconnectMax)
-                    continue
                 }
-            }
-
-            let exit = state.withLock { state -> Bool in
-                if state.queue.isEmpty {
-                    if case .closed = state.status { return true }
-                    state.threadSleeping = true
-                    return false
-                }
-                swap(&batch, &state.queue)
-                return false
-            }
-            if exit { break }
-            if batch.isEmpty {
-                wakeup.wait()
                 continue
             }
 
-            guard let ctx = context else { continue }
-            if let error = process(batch, on: ctx) {
+            let step = state.withLock { state -> Step in
+                state.threadPolling = false
+                if state.partial != nil || !state.queue.isEmpty {
+                    // Everything taken here is written next, before any direct write, so its
+                    // continuations join the FIFO now, in order.
+                    swap(&spare, &state.queue)
+                    for pending in spare { state.awaiting.append(pending.continuation) }
+                    state.ioWriting = true
+                    let partial = state.partial
+                    state.partial = nil
+                    return .write(spare, partial)
+                }
+                if !state.awaiting.isEmpty {
+                    state.threadPolling = true
+                    return .read
+                }
+                if case .closed = state.status { return .exit }
+                state.threadPolling = true
+                return .idle
+            }
+
+            var failure: RedisError?
+            switch step {
+            case .exit:
                 chiredis_free(ctx)
                 context = nil
-                failQueued(settingStatus: .down(error), with: error)
+                failAll(with: RedisError(.closed, "the Redis client was shut down"), status: .closed)
+                return
+            case .write(let batch, let partial):
+                failure = write(batch, partial, on: ctx)
+                state.withLock { $0.ioWriting = false }
+                spare = batch
+                spare.removeAll(keepingCapacity: true)
+            case .read, .idle:
+                // Idle: wait for a reply to a caller's direct write (or for the server to hang
+                // up); either way the socket turns readable. Read: replies are due; waiting
+                // longer than the command timeout since the last progress fails them.
+                if case .idle = step { lastProgress = clock.now }
+                let remaining = configuration.commandTimeout - (clock.now - lastProgress)
+                if remaining <= .zero {
+                    failure = RedisError(.timeout, "no reply within \(configuration.commandTimeout)")
+                    break
+                }
+                let ready = chiredis_wait(
+                    chiredis_context_fd(ctx), wakeFD, Int32(clamping: remaining.microseconds / 1000 + 1))
+                if ready < 0 {
+                    failure = RedisError(.connectionLost, "poll failed: errno \(chiredis_errno())")
+                } else if ready == 1 {
+                    let (error, progressed) = readReplies(on: ctx)
+                    failure = error
+                    if progressed { lastProgress = clock.now }
+                } else if ready == 2 {
+                    chiredis_eventfd_drain(wakeFD)
+                }
             }
-            // Keep the array's capacity for the next batch; the queue gets it back by swap.
-            batch.removeAll(keepingCapacity: true)
+            if let failure {
+                chiredis_free(ctx)
+                context = nil
+                failAll(with: failure, status: .down(failure))
+            }
         }
         if let context { chiredis_free(context) }
-        failQueued(settingStatus: .closed, with: RedisError(.closed, "the Redis client was shut down"))
+        failAll(with: RedisError(.closed, "the Redis client was shut down"), status: .closed)
     }
 
-    /// Writes a batch and reads its replies in order. Returns the connection error that ended
-    /// it, after failing every caller of the batch that did not get its reply.
-    private func process(_ batch: [Pending], on ctx: UnsafeMutablePointer<redisContext>) -> RedisError? {
-        for pending in batch {
-            if chiredis_append_formatted(ctx, pending.command.pointer, pending.command.length) != REDIS_OK {
-                let error = connectionError(ctx)
-                for pending in batch { pending.continuation.resume(throwing: error) }
-                return error
+    /// Writes a partial direct write's rest, then the batch, with blocking writes.
+    private func write(
+        _ batch: [Pending], _ partial: (command: FormattedCommand, written: Int)?,
+        on ctx: UnsafeMutablePointer<redisContext>
+    ) -> RedisError? {
+        if let partial, partial.written < partial.command.length {
+            let rest = partial.command.pointer + partial.written
+            if chiredis_append_formatted(ctx, rest, partial.command.length - partial.written) != REDIS_OK {
+                return connectionError(ctx)
             }
         }
-        for (index, pending) in batch.enumerated() {
-            guard let reply = chiredis_get_reply(ctx) else {
-                let error = connectionError(ctx)
-                for waiting in batch[index...] { waiting.continuation.resume(throwing: error) }
-                return error
+        for pending in batch {
+            if chiredis_append_formatted(ctx, pending.command.pointer, pending.command.length) != REDIS_OK {
+                return connectionError(ctx)
+            }
+        }
+        var done: Int32 = 0
+        while done == 0 {
+            if chiredis_buffer_write(ctx, &done) != REDIS_OK { return connectionError(ctx) }
+        }
+        return nil
+    }
+
+    /// Reads what the socket holds and resumes a caller per complete reply, in order.
+    /// Returns the connection error, if any, and whether at least one reply was delivered.
+    private func readReplies(on ctx: UnsafeMutablePointer<redisContext>) -> (RedisError?, Bool) {
+        if chiredis_buffer_read(ctx) != REDIS_OK { return (connectionError(ctx), false) }
+        var progressed = false
+        while true {
+            var status: Int32 = REDIS_OK
+            guard let reply = chiredis_reply_from_reader(ctx, &status) else {
+                return (status == REDIS_OK ? nil : connectionError(ctx), progressed)
             }
             let value = RedisReply(copying: reply)
             chiredis_reply_free(reply)
-            pending.continuation.resume(returning: value)
+            guard let continuation = state.withLock({ $0.awaiting.popFirst() }) else {
+                return (RedisError(.connectionLost, "Redis sent a reply nobody asked for"), progressed)
+            }
+            continuation.resume(returning: value)
+            progressed = true
         }
-        return nil
     }
 
     private var isClosed: Bool {
@@ -174,15 +284,19 @@ final class RedisConnection: Sendable {
         }
     }
 
-    private func failQueued(settingStatus status: Status, with error: RedisError) {
-        let stranded = state.withLock { state -> [Pending] in
+    /// Fails every caller in flight or queued and sets the status (closed stays closed).
+    private func failAll(with error: RedisError, status: Status) {
+        let (queued, awaiting) = state.withLock { state -> ([Pending], [Continuation]) in
             if case .closed = state.status {} else { state.status = status }
-            state.threadSleeping = false
+            state.fd = -1
+            state.ioWriting = false
+            state.partial = nil
             let queued = state.queue
             state.queue = []
-            return queued
+            return (queued, state.awaiting.removeAll())
         }
-        for pending in stranded { pending.continuation.resume(throwing: error) }
+        for continuation in awaiting { continuation.resume(throwing: error) }
+        for pending in queued { pending.continuation.resume(throwing: error) }
     }
 
     private func connect() -> Result<UnsafeMutablePointer<redisContext>, RedisError> {
@@ -243,50 +357,12 @@ final class RedisConnection: Sendable {
 
     private func connectionError(_ ctx: UnsafeMutablePointer<redisContext>) -> RedisError {
         let message = String(cString: chiredis_context_errstr(ctx))
-        // A read that hits SO_RCVTIMEO surfaces as EAGAIN in hiredis 0.14 and as a timeout
-        // error in 1.x; either way the server did not answer in time.
+        // A socket timeout surfaces as EAGAIN in hiredis 0.14 and as a timeout error in 1.x.
         if message.contains("temporarily unavailable") || message.lowercased().contains("timed out")
             || message.lowercased().contains("timeout")
         {
             return RedisError(.timeout, "no reply within \(configuration.commandTimeout) (\(message))")
         }
         return RedisError(.connectionLost, message.isEmpty ? "connection closed" : message)
-    }
-}
-
-extension RedisReply {
-    /// Copies a hiredis reply tree into Swift values; the caller frees the C reply.
-    init(copying reply: UnsafePointer<redisReply>) {
-        switch Int(chiredis_reply_type(reply)) {
-        case Int(CHIREDIS_REPLY_STRING):
-            let length = chiredis_reply_len(reply)
-            if length == 0 {
-                self = .bulk([])
-            } else {
-                self = .bulk(Array(UnsafeRawBufferPointer(start: chiredis_reply_str(reply), count: length)))
-            }
-        case Int(CHIREDIS_REPLY_INTEGER):
-            self = .integer(chiredis_reply_integer(reply))
-        case Int(CHIREDIS_REPLY_STATUS):
-            self = .status(Self.text(reply))
-        case Int(CHIREDIS_REPLY_ERROR):
-            self = .error(Self.text(reply))
-        case Int(CHIREDIS_REPLY_ARRAY):
-            let count = chiredis_reply_elements(reply)
-            var elements: [RedisReply] = []
-            elements.reserveCapacity(count)
-            for index in 0..<count {
-                elements.append(RedisReply(copying: chiredis_reply_element(reply, index)))
-            }
-            self = .array(elements)
-        default:
-            self = .null
-        }
-    }
-
-    private static func text(_ reply: UnsafePointer<redisReply>) -> String {
-        let length = chiredis_reply_len(reply)
-        guard length > 0, let str = chiredis_reply_str(reply) else { return "" }
-        return String(decoding: UnsafeRawBufferPointer(start: str, count: length), as: UTF8.self)
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import KeyPool
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -23,6 +24,10 @@ final class RedisServer: @unchecked Sendable {
         self.socketPath = NSTemporaryDirectory() + "gw-redis-\(self.port)-\(getpid()).sock"
         try start()
     }
+
+    /// Ports this test process has handed out: the kernel may give a closed port to the next
+    /// caller, and tests run in parallel.
+    private static let handedOut = Mutex(Set<Int>())
 
     deinit { stop() }
 
@@ -90,12 +95,20 @@ final class RedisServer: @unchecked Sendable {
     }
 
     private func waitUntilAccepting() throws {
-        let deadline = Date().addingTimeInterval(10)
+        let deadline = Date().addingTimeInterval(20)
         while Date() < deadline {
             if Self.canConnect(port: port) { return }
+            // A server that died (port taken after all) would never accept: say so at once.
+            let exited = lock.withLock { () -> Bool in
+                var status: Int32 = 0
+                guard pid > 0, waitpid(pid, &status, WNOHANG) == pid else { return false }
+                pid = 0
+                return true
+            }
+            if exited { throw TestFailure("redis-server exited at start-up on port \(port) (port in use?)") }
             usleep(10_000)
         }
-        throw TestFailure("redis-server did not accept connections on port \(port) within 10 s")
+        throw TestFailure("redis-server did not accept connections on port \(port) within 20 s")
     }
 
     static func canConnect(port: Int) -> Bool {
@@ -113,8 +126,17 @@ final class RedisServer: @unchecked Sendable {
         }
     }
 
-    /// Asks the kernel for a free loopback port.
+    /// Asks the kernel for a free loopback port not yet handed out in this process.
     static func freePort() throws -> Int {
+        for _ in 0..<50 {
+            let port = try kernelPort()
+            let fresh = handedOut.withLock { $0.insert(port).inserted }
+            if fresh { return port }
+        }
+        throw TestFailure("no fresh loopback port after 50 tries")
+    }
+
+    private static func kernelPort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestFailure("socket() failed") }
         defer { close(fd) }
