@@ -4,8 +4,9 @@
 SHELL        := /bin/bash
 SWIFT        ?= swift
 CONFIG       ?= config.json
-HOST         ?= 127.0.0.1
-PORT         ?= 8080
+# Empty HOST/PORT keep config.json's server.host / server.port (default 127.0.0.1:8080).
+HOST         ?=
+PORT         ?=
 VENV         := .venv
 DEBUG_BIN    := .build/debug
 RELEASE_BIN  := .build/release
@@ -36,7 +37,7 @@ build-release: deps
 # Builds and starts the gateway on config.json (in-memory store unless the config or
 # REDIS_URL names a Redis).
 run: build
-	$(DEBUG_BIN)/gateway --config $(CONFIG) --host $(HOST) --port $(PORT)
+	$(DEBUG_BIN)/gateway --config $(CONFIG) $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 
 # The test virtualenv holds the official SDKs the integration tests use as real clients.
 $(VENV)/.installed: tests/python/requirements.txt | deps
