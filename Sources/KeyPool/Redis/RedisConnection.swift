@@ -146,7 +146,6 @@ final class RedisConnection: Sendable {
         // When replies last made progress (or the connection was last idle): the command
         // timeout runs from here, however often senders wake the thread meanwhile.
         var lastProgress = clock.now
-        var spare: [Pending] = []
         while true {
             guard let ctx = context else {
                 if isClosed { break }
@@ -174,12 +173,13 @@ final class RedisConnection: Sendable {
                 if state.partial != nil || !state.queue.isEmpty {
                     // Everything taken here is written next, before any direct write, so its
                     // continuations join the FIFO now, in order.
-                    swap(&spare, &state.queue)
-                    for pending in spare { state.awaiting.append(pending.continuation) }
+                    let batch = state.queue
+                    state.queue = []
+                    for pending in batch { state.awaiting.append(pending.continuation) }
                     state.ioWriting = true
                     let partial = state.partial
                     state.partial = nil
-                    return .write(spare, partial)
+                    return .write(batch, partial)
                 }
                 if !state.awaiting.isEmpty {
                     state.threadPolling = true
@@ -200,8 +200,6 @@ final class RedisConnection: Sendable {
             case .write(let batch, let partial):
                 failure = write(batch, partial, on: ctx)
                 state.withLock { $0.ioWriting = false }
-                spare = batch
-                spare.removeAll(keepingCapacity: true)
             case .read, .idle:
                 // Idle: wait for a reply to a caller's direct write (or for the server to hang
                 // up); either way the socket turns readable. Read: replies are due; waiting

@@ -23,11 +23,14 @@ public final class RedisUsageStore: UsageStore {
         static func state(_ provider: String) -> String { "gw:{\(provider)}:w" }
         /// One key's per-second buckets of the rolling minute.
         static func buckets(_ provider: String, _ id: String) -> String { "gw:{\(provider)}:k:\(id)" }
+
+        /// KEYS of the clocked scripts: the provider's state, then each key's buckets in order.
+        static func all(_ pool: KeyPoolDescriptor) -> [String] {
+            [state(pool.provider)] + pool.keyIDs.map { buckets(pool.provider, $0) }
+        }
     }
 
     public func reserve(_ pool: KeyPoolDescriptor, estimatedTokens: Int, excluding: Set<String>) async throws -> Reservation {
-        var keys = [Keys.state(pool.provider)]
-        keys.reserveCapacity(1 + pool.keyIDs.count)
         let limits = pool.limits
         var arguments = RedisCommand()
         arguments.appendPacked(timeHeader(pool.timeZone) + [
@@ -37,12 +40,9 @@ public final class RedisUsageStore: UsageStore {
             Double(pool.keyIDs.count),
         ])
         arguments.append(Self.bucketDelta(tokens: estimatedTokens, requests: 1))
-        for id in pool.keyIDs {
-            keys.append(Keys.buckets(pool.provider, id))
-            arguments.append(id)
-        }
+        for id in pool.keyIDs { arguments.append(id) }
         for id in excluding { arguments.append(id) }
-        let reply = try await redis.evalSHA(UsageScripts.reserve, keys: keys, arguments: arguments).checked()
+        let reply = try await redis.evalSHA(UsageScripts.reserve, keys: Keys.all(pool), arguments: arguments).checked()
         guard let items = reply.array, items.count >= 3, let granted = items[0].int else {
             throw RedisError(.server, "unexpected reserve reply \(reply)")
         }
@@ -91,14 +91,10 @@ public final class RedisUsageStore: UsageStore {
     public func snapshot(_ pools: [KeyPoolDescriptor]) async throws -> [ProviderUsage] {
         var result: [ProviderUsage] = []
         for pool in pools {
-            var keys = [Keys.state(pool.provider)]
             var arguments = RedisCommand()
             arguments.appendPacked(timeHeader(pool.timeZone) + [Double(pool.keyIDs.count)])
-            for id in pool.keyIDs {
-                keys.append(Keys.buckets(pool.provider, id))
-                arguments.append(id)
-            }
-            let reply = try await redis.evalSHA(UsageScripts.snapshot, keys: keys, arguments: arguments).checked()
+            for id in pool.keyIDs { arguments.append(id) }
+            let reply = try await redis.evalSHA(UsageScripts.snapshot, keys: Keys.all(pool), arguments: arguments).checked()
             guard let items = reply.array, items.count == 1 + 8 * pool.keyIDs.count else {
                 throw RedisError(.server, "unexpected snapshot reply \(reply)")
             }
