@@ -58,6 +58,11 @@ test: deps venv
 	  REDIS_SERVER_BIN=$$(command -v redis-server) $(VENV)/bin/python -m pytest tests/python -q; \
 	fi
 
+# Starts mock-provider and the gateway (in-memory store) with demo/config.json, sends a few
+# requests and prints the answers and /v1/usage. Needs no provider keys and no network.
+demo: build
+	python3 demo/run_demo.py
+
 # Release build, then every benchmark; raw results in bench/results/, tables in docs/benchmarks.md.
 bench: build-release
 	python3 bench/run_bench.py --bin $(RELEASE_BIN)

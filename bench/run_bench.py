@@ -262,13 +262,125 @@ def bench_keypool_store(bindir, quick):
     print("\n".join(lines))
 
 
+def wrk(url, connections, seconds, key, threads=None):
+    """Runs wrk with bench/chat.lua; returns requests/s, p50/p99 in microseconds and errors."""
+    threads = threads or min(2, connections)
+    args = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
+            "-s", os.path.join(ROOT, "bench", "chat.lua"), url]
+    out = subprocess.run(args, check=True, capture_output=True, text=True, timeout=seconds + 60,
+                         env={**os.environ, "KEY": key}).stdout
+
+    def micros(text):
+        value, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()
+        return float(value) * {"us": 1, "ms": 1000, "s": 1_000_000}[unit]
+    result = {"per_second": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}
+    for pct, name in (("50", "p50_us"), ("99", "p99_us")):
+        result[name] = micros(re.search(rf"^\s+{pct}%\s+(\S+)", out, re.M).group(1))
+    errors = re.search(r"non-2xx/3xx: (\d+)", out)
+    sockets = re.search(r"Socket errors: (.*)", out)
+    result["errors"] = int(errors.group(1)) if errors else 0
+    result["socket_errors"] = sockets.group(1).strip() if sockets else ""
+    return result
+
+
+@contextmanager
+def process(args, ready_url, log):
+    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        for _ in range(300):
+            try:
+                import urllib.request
+                urllib.request.urlopen(ready_url, timeout=0.5).read()
+                break
+            except Exception:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{args[0]} exited early")
+                time.sleep(0.05)
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def bench_gateway(bindir, quick):
+    """Issue 5: latency the gateway adds over calling mock-provider directly, same run."""
+    seconds = 3 if quick else 10
+    results = {"machine": machine(), "runs": []}
+    mock_port = free_port()
+    workdir = tempfile.mkdtemp(prefix="bench-gateway-")
+    log = open(os.path.join(workdir, "log.txt"), "w")
+    keys = [f"sk-bench-{i}" for i in range(10)]
+
+    def config(redis_port):
+        c = {"access_key": "bench-access", "model_usage_gap_percentage": 5,
+             "provider_keys": [{"provider": "mock", "type": "openai",
+                                "base_url": f"http://127.0.0.1:{mock_port}/v1", "models": ["mock-model"],
+                                "key": keys, "max_request_min": 1_000_000_000, "max_token_min": 1_000_000_000_000,
+                                "max_request_day": 1_000_000_000}],
+             "server": {"port": free_port()}}
+        if redis_port:
+            c["redis"] = f"redis://127.0.0.1:{redis_port}/0"
+        path = os.path.join(workdir, f"config-{redis_port or 'memory'}.json")
+        with open(path, "w") as f:
+            json.dump(c, f)
+        return path, c["server"]["port"]
+
+    def measure(label, url, key):
+        for connections in (1, 64):
+            # A short warm-up fills the connection pools and the caches.
+            wrk(url, connections, 1, key)
+            r = wrk(url, connections, seconds, key)
+            r.update({"target": label, "concurrency": connections})
+            results["runs"].append(r)
+            print(f"{label:15} c={connections:2}: {r['per_second']:>8.0f} req/s  p50 {r['p50_us']:.0f} us  "
+                  f"p99 {r['p99_us']:.0f} us  errors {r['errors']} {r['socket_errors']}", flush=True)
+
+    with process([os.path.join(bindir, "mock-provider"), "--port", str(mock_port)],
+                 f"http://127.0.0.1:{mock_port}/_mock/health", log), redis_server() as redis_port:
+        measure("direct", f"http://127.0.0.1:{mock_port}/v1/chat/completions", "sk-bench-0")
+        for store, rport in (("memory", None), ("redis", redis_port)):
+            path, port = config(rport)
+            with process([os.path.join(bindir, "gateway"), "--config", path, "--log-level", "warning"],
+                         f"http://127.0.0.1:{port}/health", log):
+                measure(f"gateway-{store}", f"http://127.0.0.1:{port}/v1/chat/completions", "bench-access")
+        # Direct again: the two direct runs bracket the gateway runs, so drift shows.
+        measure("direct-after", f"http://127.0.0.1:{mock_port}/v1/chat/completions", "sk-bench-0")
+    log.close()
+    shutil.rmtree(workdir, ignore_errors=True)
+
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(os.path.join(RESULTS, "gateway.json"), "w") as f:
+        json.dump(results, f, indent=2)
+
+    def find(target, c):
+        return next(r for r in results["runs"] if r["target"] == target and r["concurrency"] == c)
+    m = results["machine"]
+    d1 = {k: min(find("direct", 1)[k], find("direct-after", 1)[k]) for k in ("p50_us", "p99_us")}
+    lines = [f"Measured {m['date']} on {m['cpu']} ({m['cores']} cores), {m['redis']}; wrk, the gateway, "
+             "mock-provider and redis-server share the cores. Non-streaming chat completions, 10 keys, "
+             f"{seconds} s per run after a 1 s warm-up; release builds.", "",
+             "| target | c=1 p50 | c=1 p99 | c=64 req/s | c=64 p50 | c=64 p99 | errors |", "|---|---|---|---|---|---|---|"]
+    for target in ("direct", "gateway-memory", "gateway-redis", "direct-after"):
+        a, b = find(target, 1), find(target, 64)
+        lines.append(f"| {target} | {a['p50_us']:.0f} us | {a['p99_us']:.0f} us | {b['per_second']:,.0f} | "
+                     f"{b['p50_us']:.0f} us | {b['p99_us']:.0f} us | {a['errors'] + b['errors']} |")
+    lines += ["", "Added latency at concurrency 1 (gateway minus the better of the two direct runs):", "",
+              "| store | added p50 | added p99 |", "|---|---|---|"]
+    for store in ("memory", "redis"):
+        g = find(f"gateway-{store}", 1)
+        lines.append(f"| {store} | {(g['p50_us'] - d1['p50_us']) / 1000:.3f} ms | {(g['p99_us'] - d1['p99_us']) / 1000:.3f} ms |")
+    lines += ["", "Targets: added p50 at most 0.5 ms, added p99 at most 2 ms."]
+    replace_section("gateway", "\n".join(lines))
+    print("\n".join(lines))
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--bin", default=os.path.join(ROOT, ".build", "release"))
-    parser.add_argument("--only", action="append", help="run only these scenarios (redis-client)")
+    parser.add_argument("--only", action="append", help="run only these scenarios (redis-client, keypool-store, gateway)")
     parser.add_argument("--quick", action="store_true", help="fewer requests, for a smoke run")
     args = parser.parse_args()
-    scenarios = {"redis-client": bench_redis_client, "keypool-store": bench_keypool_store}
+    scenarios = {"redis-client": bench_redis_client, "keypool-store": bench_keypool_store, "gateway": bench_gateway}
     for name, fn in scenarios.items():
         if args.only and name not in args.only:
             continue

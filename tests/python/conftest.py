@@ -22,6 +22,11 @@ REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_CONFIG = Path(__file__).resolve().parent / "mock-config.example.json"
 
 
+# One client for the admin calls: creating an httpx client builds an SSL context (~0.15 s), which
+# per call would dominate the suite's run time. Loopback plain HTTP needs no certificates.
+_HTTP = httpx.Client(verify=False, timeout=10)
+
+
 def _binary() -> Path:
     path = Path(os.environ.get("MOCK_PROVIDER_BIN", ".build/debug/mock-provider"))
     if not path.is_absolute():
@@ -60,7 +65,7 @@ class MockProvider:
             if self.process.poll() is not None:
                 raise RuntimeError(f"mock-provider exited: {self.process.stdout.read()}")
             try:
-                if httpx.get(f"{self.url}/_mock/health", timeout=0.5).status_code == 200:
+                if _HTTP.get(f"{self.url}/_mock/health", timeout=0.5).status_code == 200:
                     return
             except httpx.TransportError:
                 time.sleep(0.05)
@@ -74,21 +79,21 @@ class MockProvider:
 
     # Admin endpoints -----------------------------------------------------------------------
     def stats(self) -> dict:
-        return httpx.get(f"{self.url}/_mock/stats").json()
+        return _HTTP.get(f"{self.url}/_mock/stats").json()
 
     def key_stats(self, key: str) -> dict:
         return self.stats()["by_key"].get(key, {"requests": 0, "statuses": {}})
 
     def reset(self) -> None:
-        httpx.post(f"{self.url}/_mock/reset").raise_for_status()
+        _HTTP.post(f"{self.url}/_mock/reset").raise_for_status()
 
     def set_config(self, config: dict) -> dict:
-        response = httpx.post(f"{self.url}/_mock/config", json=config)
+        response = _HTTP.post(f"{self.url}/_mock/config", json=config)
         response.raise_for_status()
         return response.json()
 
     def patch_config(self, patch: dict) -> dict:
-        response = httpx.patch(f"{self.url}/_mock/config", json=patch)
+        response = _HTTP.patch(f"{self.url}/_mock/config", json=patch)
         response.raise_for_status()
         return response.json()
 
@@ -124,3 +129,16 @@ def strict(_strict_server: MockProvider) -> MockProvider:
     """A server that accepts only sk-known and sk-other."""
     _strict_server.restore()
     return _strict_server
+
+
+# The gateway's end-to-end fixtures (gateway_fixtures.py): its own upstream mock, Redis, gateways.
+from gateway_fixtures import (  # noqa: E402,F401
+    _redis_server,
+    _upstream_mock,
+    echo_upstream,
+    gateway,
+    redis_gateway,
+    redis_server,
+    start_gateway,
+    upstream,
+)

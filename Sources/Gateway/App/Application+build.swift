@@ -1,31 +1,42 @@
-import Foundation
+import AsyncHTTPClient
 import Hummingbird
 import KeyPool
 import Logging
 
-/// Builds the gateway application from a validated config.
+/// Builds the gateway application from a validated config; tests and the command share it.
+/// The caller owns `http` (and shuts it down after the server stops).
 func buildApplication(
     config: GatewayConfig,
     environment: [String: String],
-    logger: Logger
-) async throws -> some ApplicationProtocol {
+    http: HTTPClient,
+    logger: Logger,
+    onListening: @escaping @Sendable (Int) -> Void = { _ in }
+) async throws -> (some ApplicationProtocol, GatewayState) {
     let redisURL = config.redisURL ?? environment["REDIS_URL"].flatMap { $0.isEmpty ? nil : $0 }
-    let redis: RedisClient?
+    let state: GatewayState
     if let redisURL {
         let client = try RedisClient(url: redisURL)
-        logger.info("store: redis at \(client.configuration.redactedDescription)")
-        redis = client
+        logger.info("store: redis at \(client.configuration.redactedDescription), \(config.server.redisFailureMode.rawValue)")
+        let store = FallbackUsageStore(primary: RedisUsageStore(redis: client), mode: config.server.redisFailureMode)
+        state = GatewayState(config: config, store: store, redis: client, http: http)
     } else {
         logger.info("store: in-memory (no redis configured; one replica only)")
-        redis = nil
+        state = GatewayState(config: config, store: MemoryUsageStore(), redis: nil, http: http)
     }
-    let state = GatewayState(config: config, redis: redis)
 
-    let router = Router()
+    let router = Router(context: GatewayContext.self)
+    router.add(middleware: ErrorMiddleware(knownPaths: [
+        "/v1/chat/completions", "/chat/completions", "/v1/models", "/v1/models/", "/v1/usage", "/health", "/ready",
+    ]))
     HealthRoutes(state: state).register(on: router)
-    return Application(
+    ChatRoutes(proxy: ChatProxy(state: state)).register(on: router)
+    ModelsRoutes(state: state).register(on: router)
+    UsageRoutes(state: state).register(on: router)
+    let app = Application(
         router: router,
         configuration: .init(address: .hostname(config.server.host, port: config.server.port), serverName: "llm-gateway"),
+        onServerRunning: { channel in onListening(channel.localAddress?.port ?? config.server.port) },
         logger: logger
     )
+    return (app, state)
 }

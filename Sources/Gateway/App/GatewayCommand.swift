@@ -1,4 +1,5 @@
 import ArgumentParser
+import AsyncHTTPClient
 import Foundation
 import Hummingbird
 import KeyPool
@@ -34,7 +35,18 @@ struct GatewayCommand: AsyncParsableCommand {
         var settings = loaded
         if let host { settings.server.host = host }
         if let port { settings.server.port = port }
-        let app = try await buildApplication(config: settings, environment: environment, logger: logger)
-        try await app.runService()
+        let http = UpstreamClient.make(server: settings.server)
+        do {
+            let (app, state) = try await buildApplication(
+                config: settings, environment: environment, http: http, logger: logger)
+            // Graceful: on SIGTERM/SIGINT the server stops accepting, in-flight requests finish
+            // (and settle), then the upstream client and Redis connections close.
+            try await app.runService()
+            state.redis?.close()
+        } catch {
+            try? await http.shutdown()
+            throw error
+        }
+        try await http.shutdown()
     }
 }

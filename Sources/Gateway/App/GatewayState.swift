@@ -1,7 +1,62 @@
+import AsyncHTTPClient
 import KeyPool
+import Synchronization
 
-/// What the request handlers share: the running config and the store.
-struct GatewayState: Sendable {
+/// What a request reads of the configuration, derived once per config (access key digests,
+/// routing tables, key pools), so handlers do no per-request setup.
+struct RunningConfig: Sendable {
     let config: GatewayConfig
+    let accessKeys: AccessKeys
+    let router: ModelRouter
+    /// Provider entry name -> its keys' secrets by key id, for the upstream Authorization header.
+    let secrets: [String: [String: String]]
+
+    init(_ config: GatewayConfig) {
+        self.config = config
+        accessKeys = AccessKeys(config.accessKeys)
+        router = ModelRouter(config: config)
+        var secrets: [String: [String: String]] = [:]
+        for provider in config.providers {
+            var byID: [String: String] = [:]
+            for key in provider.keys { byID[key.id] = key.secret }
+            secrets[provider.name] = byID
+        }
+        self.secrets = secrets
+    }
+
+    var pools: [KeyPoolDescriptor] { config.providers.map { router.pool(for: $0) } }
+}
+
+/// What the request handlers share: the running config, the store and the upstream client.
+///
+/// Each request takes the running config once, at its start, and finishes on it even if a
+/// reload swaps it meanwhile.
+final class GatewayState: Sendable {
+    private let running: Mutex<RunningConfig>
+    let store: any UsageStore
+    /// Set when Redis is configured (for /health); nil with the in-memory store.
     let redis: RedisClient?
+    let failureMode: RedisFailureMode
+    let http: HTTPClient
+
+    init(config: GatewayConfig, store: any UsageStore, redis: RedisClient?, http: HTTPClient) {
+        running = Mutex(RunningConfig(config))
+        self.store = store
+        self.redis = redis
+        self.failureMode = config.server.redisFailureMode
+        self.http = http
+    }
+
+    var current: RunningConfig { running.withLock { $0 } }
+
+    func replace(with config: GatewayConfig) {
+        let next = RunningConfig(config)
+        running.withLock { $0 = next }
+    }
+
+    /// Whether proxied requests can be served: false only while Redis is away in fail-closed mode.
+    var isReady: Bool {
+        guard let redis, failureMode == .failClosed else { return true }
+        return redis.isConnected
+    }
 }

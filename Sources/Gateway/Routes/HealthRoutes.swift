@@ -1,38 +1,74 @@
-import Foundation
 import Hummingbird
 import KeyPool
 
-/// `GET /health`: liveness with the running config's hash and the store's status.
+/// `GET /health` (liveness, config hash, store status) and `GET /ready` (readiness: fails while
+/// the shared store is away in fail-closed mode, so a load balancer stops sending traffic that
+/// would only get 503s). Neither needs an access key, and neither says anything secret.
 struct HealthRoutes: Sendable {
     let state: GatewayState
 
-    func register(on router: Router<some RequestContext>) {
-        router.get("/health") { _, _ -> Response in
-            var store: [String: Any] = ["type": state.redis == nil ? "memory" : "redis"]
-            var status = "ok"
-            if let redis = state.redis {
-                if redis.isConnected {
-                    store["status"] = "ok"
-                } else {
-                    // Fail-open serves on per-replica windows while Redis is away.
-                    status = "degraded"
-                    store["status"] = "unavailable"
-                    store["error"] = redis.lastError?.description ?? "connecting"
-                }
-            } else {
-                store["status"] = "ok"
-            }
-            let body: [String: Any] = [
-                "status": status,
-                "config_hash": state.config.hash,
-                "store": store,
-            ]
-            let data = try JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])
-            return Response(
-                status: .ok,
-                headers: [.contentType: "application/json"],
-                body: .init(byteBuffer: ByteBuffer(bytes: data))
-            )
+    struct Store: Encodable {
+        let type: String
+        let status: String
+        let mode: String?
+        let error: String?
+
+        // `mode` and `error` are null rather than absent for the memory store and a healthy Redis.
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(type, forKey: .type)
+            try container.encode(status, forKey: .status)
+            try container.encode(mode, forKey: .mode)
+            try container.encode(error, forKey: .error)
         }
+
+        enum CodingKeys: String, CodingKey { case type, status, mode, error }
+    }
+
+    struct Health: Encodable {
+        let status: String
+        let configHash: String
+        let store: Store
+        /// Set by a failed reload (issue 8); the running config is then still the old one.
+        let lastReloadError: String?
+
+        enum CodingKeys: String, CodingKey { case status, configHash = "config_hash", store, lastReloadError = "last_reload_error" }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(status, forKey: .status)
+            try container.encode(configHash, forKey: .configHash)
+            try container.encode(store, forKey: .store)
+            try container.encode(lastReloadError, forKey: .lastReloadError)
+        }
+    }
+
+    func register(on router: Router<GatewayContext>) {
+        router.get("/health") { _, _ -> Response in
+            try JSONResponse.make(health())
+        }
+        router.get("/ready") { _, _ -> Response in
+            let health = health()
+            return try JSONResponse.make(
+                ["status": state.isReady ? "ready" : "unavailable", "store": health.store.status],
+                status: state.isReady ? .ok : .serviceUnavailable)
+        }
+    }
+
+    func health() -> Health {
+        let hash = state.current.config.hash
+        guard let redis = state.redis else {
+            return Health(status: "ok", configHash: hash, store: Store(type: "memory", status: "ok", mode: nil, error: nil), lastReloadError: nil)
+        }
+        let mode = state.failureMode.rawValue
+        if redis.isConnected {
+            return Health(status: "ok", configHash: hash, store: Store(type: "redis", status: "ok", mode: mode, error: nil), lastReloadError: nil)
+        }
+        // Fail-open serves on per-replica windows while Redis is away; fail-closed refuses.
+        let status = state.failureMode == .failOpen ? "degraded" : "unavailable"
+        let error = redis.lastError?.description ?? "connecting"
+        return Health(
+            status: status, configHash: hash, store: Store(type: "redis", status: "unavailable", mode: mode, error: error),
+            lastReloadError: nil)
     }
 }

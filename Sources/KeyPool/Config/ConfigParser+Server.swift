@@ -1,5 +1,5 @@
 extension ConfigParser {
-    static let serverFields = ["host", "port", "max_body_bytes", "upstream_timeout_seconds", "redis_failure_mode"]
+    static let serverFields = ["host", "port", "max_body_bytes", "upstream_timeout_seconds", "redis_failure_mode", "upstream_connections_per_host"]
 
     /// The optional `server` object; every field has a default.
     mutating func serverConfig(_ value: ConfigValue?) -> ServerConfig {
@@ -26,6 +26,9 @@ extension ConfigParser {
             } else {
                 problem("server.upstream_timeout_seconds must be a positive number")
             }
+        }
+        if let count = positiveInteger(members["upstream_connections_per_host"], at: "server.upstream_connections_per_host") {
+            server.upstreamConnectionsPerHost = count
         }
         let modes = RedisFailureMode.allCases.map(\.rawValue).joined(separator: ", ")
         let modeMessage = "must be one of \(modes)"

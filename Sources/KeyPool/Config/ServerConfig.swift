@@ -9,15 +9,20 @@ public struct ServerConfig: Sendable, Equatable {
     /// Time allowed for an upstream to answer (to the first byte of a stream).
     public var upstreamTimeoutSeconds: Double
     public var redisFailureMode: RedisFailureMode
+    /// Pooled upstream connections per host (AsyncHTTPClient's default of 8 would queue a busy
+    /// gateway's requests: one host carries all of a provider's traffic).
+    public var upstreamConnectionsPerHost: Int
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, maxBodyBytes: Int = 4 * 1024 * 1024,
-        upstreamTimeoutSeconds: Double = 120, redisFailureMode: RedisFailureMode = .failOpen
+        upstreamTimeoutSeconds: Double = 120, redisFailureMode: RedisFailureMode = .failOpen,
+        upstreamConnectionsPerHost: Int = 512
     ) {
         self.host = host
         self.port = port
         self.maxBodyBytes = maxBodyBytes
         self.upstreamTimeoutSeconds = upstreamTimeoutSeconds
         self.redisFailureMode = redisFailureMode
+        self.upstreamConnectionsPerHost = upstreamConnectionsPerHost
     }
 }

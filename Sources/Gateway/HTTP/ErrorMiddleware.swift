@@ -1,0 +1,32 @@
+import Hummingbird
+import Logging
+
+/// Gives every error the client can see OpenAI's shape: unknown routes (404), known routes with
+/// the wrong method (405), and anything unexpected (500, logged, never described to the client).
+/// Added before the routes, so it wraps each of them and the router's not-found responder.
+struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    /// The gateway's paths (a trailing `/` matches any path below it), for 405 against 404.
+    let knownPaths: [String]
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as GatewayError {
+            throw error
+        } catch let error as HTTPError {
+            let path = request.uri.path
+            if error.status == .notFound {
+                let known = knownPaths.contains { $0.hasSuffix("/") ? path.hasPrefix($0) && path.count > $0.count : path == $0 }
+                throw known ? GatewayError.methodNotAllowed(request.method, path) : GatewayError.notFound(path)
+            }
+            if error.status == .contentTooLarge {
+                throw GatewayError(.contentTooLarge, "Request body is too large.", type: "invalid_request_error", code: "request_too_large")
+            }
+            // Hummingbird's own errors (bad request framing and the like) carry no secret.
+            throw GatewayError(error.status, error.body ?? error.status.reasonPhrase, type: "invalid_request_error")
+        } catch {
+            context.logger.error("unhandled error: \(String(reflecting: type(of: error)))")
+            throw GatewayError.internalError()
+        }
+    }
+}

@@ -1,0 +1,118 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// An error the client sees, in OpenAI's shape:
+/// `{"error":{"message":...,"type":...,"param":...,"code":...}}`.
+///
+/// Messages are written here, never copied from an upstream or a lower layer, so no upstream URL
+/// or key can reach a client through them.
+struct GatewayError: Error, HTTPResponseError {
+    let status: HTTPResponse.Status
+    let message: String
+    let type: String
+    let param: String?
+    let code: String?
+    /// Extra headers: Retry-After, the gateway's attempt headers.
+    var headers: HTTPFields = [:]
+
+    init(
+        _ status: HTTPResponse.Status, _ message: String, type: String, param: String? = nil,
+        code: String? = nil, headers: HTTPFields = [:]
+    ) {
+        self.status = status
+        self.message = message
+        self.type = type
+        self.param = param
+        self.code = code
+        self.headers = headers
+    }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        response()
+    }
+
+    func response() -> Response {
+        var headers = self.headers
+        headers[.contentType] = "application/json"
+        let body = ErrorBody(error: .init(message: message, type: type, param: param, code: code))
+        let encoder = JSONEncoder()
+        // Stable bytes (the same error reads the same everywhere); slashes in paths unescaped.
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let data = (try? encoder.encode(body)) ?? Data()
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    private struct ErrorBody: Encodable {
+        struct Detail: Encodable {
+            let message: String
+            let type: String
+            let param: String?
+            let code: String?
+
+            // `param` and `code` are present as null when unset, as in OpenAI's answers.
+            func encode(to encoder: any Encoder) throws {
+                var container = encoder.container(keyedBy: CodingKeys.self)
+                try container.encode(message, forKey: .message)
+                try container.encode(type, forKey: .type)
+                try container.encode(param, forKey: .param)
+                try container.encode(code, forKey: .code)
+            }
+
+            enum CodingKeys: String, CodingKey { case message, type, param, code }
+        }
+
+        let error: Detail
+    }
+}
+
+extension GatewayError {
+    static func invalidRequest(_ message: String, param: String? = nil, code: String? = nil) -> GatewayError {
+        GatewayError(.badRequest, message, type: "invalid_request_error", param: param, code: code)
+    }
+
+    static let missingAccessKey = GatewayError(
+        .unauthorized,
+        "Missing access key. Send it as 'Authorization: Bearer <access key>'.",
+        type: "invalid_request_error", code: "invalid_api_key",
+        headers: [.wwwAuthenticate: "Bearer"])
+
+    static let wrongAccessKey = GatewayError(
+        .unauthorized, "Incorrect access key provided.",
+        type: "invalid_request_error", code: "invalid_api_key",
+        headers: [.wwwAuthenticate: "Bearer"])
+
+    static func unknownModel(_ model: String) -> GatewayError {
+        GatewayError(
+            .notFound, "The model '\(model)' does not exist or is not served by this gateway.",
+            type: "invalid_request_error", param: "model", code: "model_not_found")
+    }
+
+    static func bodyTooLarge(limit: Int) -> GatewayError {
+        GatewayError(
+            .contentTooLarge, "Request body is larger than the gateway's limit of \(limit) bytes.",
+            type: "invalid_request_error", code: "request_too_large")
+    }
+
+    static func notFound(_ path: String) -> GatewayError {
+        GatewayError(.notFound, "Unknown request URL: \(path).", type: "invalid_request_error", code: "unknown_url")
+    }
+
+    static func methodNotAllowed(_ method: HTTPRequest.Method, _ path: String) -> GatewayError {
+        GatewayError(
+            .methodNotAllowed, "Method \(method.rawValue) is not allowed on \(path).",
+            type: "invalid_request_error", code: "method_not_allowed")
+    }
+
+    static func storeUnavailable() -> GatewayError {
+        GatewayError(
+            .serviceUnavailable,
+            "The gateway's shared usage store is unavailable; try again shortly.",
+            type: "service_unavailable", code: "store_unavailable", headers: [.retryAfter: "1"])
+    }
+
+    static func internalError() -> GatewayError {
+        GatewayError(.internalServerError, "The gateway failed to handle the request.", type: "server_error", code: "internal_error")
+    }
+}

@@ -1,0 +1,96 @@
+import NIOCore
+
+/// Follows an OpenAI-style chat completion stream on its way to the client: notes the usage
+/// chunk (which the gateway asked for to settle tokens) and drops it again when the client did
+/// not ask for it. Every other event is forwarded byte for byte.
+struct StreamRelay {
+    /// The client asked for the usage chunk (`stream_options.include_usage`).
+    let clientWantsUsage: Bool
+    private var splitter = SSEEventSplitter()
+    private(set) var usage: TokenUsage?
+    /// Data events forwarded, `[DONE]` excluded: roughly one token each, the settle estimate for
+    /// a stream that ends without a usage chunk.
+    private(set) var dataEvents = 0
+    private(set) var sawDone = false
+
+    init(clientWantsUsage: Bool) {
+        self.clientWantsUsage = clientWantsUsage
+    }
+
+    /// The bytes to forward for `chunk`: its whole events, minus a usage-only chunk the client
+    /// did not ask for. Empty while an event is still incomplete.
+    mutating func process(_ chunk: ByteBuffer) -> ByteBuffer {
+        var out = ByteBuffer()
+        // Moved out while it works so its buffer stays uniquely referenced (no copy on write).
+        var splitter = self.splitter
+        self.splitter = SSEEventSplitter()
+        splitter.feed(chunk) { event in
+            if forward(event) { var event = event; out.writeBuffer(&event) }
+        }
+        self.splitter = splitter
+        return out
+    }
+
+    /// What is left of an upstream stream that ended mid-event.
+    var remainder: ByteBuffer? { splitter.remainder }
+
+    private static let donePayload = Array("[DONE]".utf8)
+    private static let usageKey = Array(#""usage""#.utf8)
+
+    private mutating func forward(_ event: ByteBuffer) -> Bool {
+        event.withUnsafeReadableBytes { bytes -> Bool in
+            guard let payload = Self.dataPayload(bytes) else { return true }
+            if payload.elementsEqual(Self.donePayload) {
+                sawDone = true
+                return true
+            }
+            dataEvents += 1
+            // Most chunks carry `"usage":null` (or nothing); only a real usage object is decoded.
+            guard let keyEnd = Self.find(Self.usageKey, in: payload) else { return true }
+            var index = keyEnd
+            while index < payload.count, payload[index] == 0x20 || payload[index] == UInt8(ascii: ":") { index += 1 }
+            guard index < payload.count, payload[index] == UInt8(ascii: "{") else { return true }
+            let (found, choices) = TokenUsage.of(UnsafeRawBufferPointer(rebasing: payload))
+            guard let found else { return true }
+            usage = found
+            if !clientWantsUsage && choices == 0 {
+                dataEvents -= 1
+                return false
+            }
+            return true
+        }
+    }
+
+    /// The payload of the event's single `data:` line (the only form chat streams use).
+    private static func dataPayload(_ bytes: UnsafeRawBufferPointer) -> Slice<UnsafeRawBufferPointer>? {
+        let prefix = Array("data:".utf8)
+        var start = bytes.startIndex
+        // Skip comment or other field lines before the data line.
+        while start < bytes.endIndex {
+            let lineEnd = bytes[start...].firstIndex(of: 0x0A) ?? bytes.endIndex
+            let line = bytes[start..<lineEnd]
+            if line.starts(with: prefix) {
+                var payloadStart = line.startIndex + prefix.count
+                if payloadStart < line.endIndex, bytes[payloadStart] == 0x20 { payloadStart += 1 }
+                var payloadEnd = line.endIndex
+                if payloadEnd > payloadStart, bytes[payloadEnd - 1] == 0x0D { payloadEnd -= 1 }
+                return bytes[payloadStart..<payloadEnd]
+            }
+            start = lineEnd + 1
+        }
+        return nil
+    }
+
+    /// The index just past the first occurrence of `needle`.
+    private static func find(_ needle: [UInt8], in haystack: Slice<UnsafeRawBufferPointer>) -> Int? {
+        guard haystack.count >= needle.count, let first = needle.first else { return nil }
+        var index = haystack.startIndex
+        let last = haystack.endIndex - needle.count
+        while index <= last {
+            guard let candidate = haystack[index...last].firstIndex(of: first) else { return nil }
+            if haystack[candidate..<(candidate + needle.count)].elementsEqual(needle) { return candidate + needle.count }
+            index = candidate + 1
+        }
+        return nil
+    }
+}

@@ -1,0 +1,109 @@
+import Foundation
+import NIOCore
+
+/// Where each top-level member of a JSON object sits in the bytes, so `BodyRewriter` can replace
+/// one value and copy everything else as it came.
+///
+/// Not a parser: it runs only on bodies `JSONDecoder` has already accepted, and only tracks
+/// strings (for their escapes) and nesting depth to find where each top-level value starts
+/// and ends.
+struct TopLevelFields {
+    struct Field {
+        let name: String
+        /// Byte offsets (relative to the reader index) of the value, end exclusive.
+        let value: Range<Int>
+    }
+
+    let fields: [Field]
+    /// Offset of the object's closing `}`.
+    let closingBrace: Int
+
+    init?(_ body: ByteBuffer) {
+        var result: [Field] = []
+        var closing: Int?
+        let found: Bool = body.withUnsafeReadableBytes { bytes -> Bool in
+            var index = 0
+            let count = bytes.count
+            func skipSpace() { while index < count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 } }
+            /// From an opening quote to just past the closing one.
+            func skipString() -> Bool {
+                index += 1
+                while index < count {
+                    switch bytes[index] {
+                    case UInt8(ascii: "\\"): index += 2
+                    case UInt8(ascii: "\""): index += 1; return true
+                    default: index += 1
+                    }
+                }
+                return false
+            }
+            func skipValue() -> Bool {
+                guard index < count else { return false }
+                switch bytes[index] {
+                case UInt8(ascii: "\""):
+                    return skipString()
+                case UInt8(ascii: "{"), UInt8(ascii: "["):
+                    var depth = 0
+                    while index < count {
+                        switch bytes[index] {
+                        case UInt8(ascii: "\""):
+                            guard skipString() else { return false }
+                            continue
+                        case UInt8(ascii: "{"), UInt8(ascii: "["): depth += 1
+                        case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                            depth -= 1
+                            if depth == 0 { index += 1; return true }
+                        default: break
+                        }
+                        index += 1
+                    }
+                    return false
+                default:
+                    // A number or a literal: up to the next delimiter.
+                    while index < count, ![UInt8(ascii: ","), UInt8(ascii: "}"), UInt8(ascii: "]"), 0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) {
+                        index += 1
+                    }
+                    return true
+                }
+            }
+
+            skipSpace()
+            guard index < count, bytes[index] == UInt8(ascii: "{") else { return false }
+            index += 1
+            while true {
+                skipSpace()
+                guard index < count else { return false }
+                if bytes[index] == UInt8(ascii: "}") { closing = index; return true }
+                if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
+                guard bytes[index] == UInt8(ascii: "\"") else { return false }
+                let nameStart = index + 1
+                guard skipString() else { return false }
+                let raw = UnsafeRawBufferPointer(rebasing: bytes[nameStart..<(index - 1)])
+                // An escaped name ("mod\u0065l") is decoded, so it cannot pass for another member.
+                let name = raw.contains(UInt8(ascii: "\\"))
+                    ? Self.unescape(UnsafeRawBufferPointer(rebasing: bytes[(nameStart - 1)..<index]))
+                    : String(decoding: raw, as: UTF8.self)
+                skipSpace()
+                guard index < count, bytes[index] == UInt8(ascii: ":") else { return false }
+                index += 1
+                skipSpace()
+                let valueStart = index
+                guard skipValue() else { return false }
+                result.append(Field(name: name, value: valueStart..<index))
+            }
+        }
+        guard found, let closing else { return nil }
+        self.fields = result
+        self.closingBrace = closing
+    }
+
+    /// A quoted JSON string with escapes, as its value (rare: only escaped member names).
+    private static func unescape(_ quoted: UnsafeRawBufferPointer) -> String {
+        (try? JSONDecoder().decode(String.self, from: Data(quoted))) ?? String(decoding: quoted, as: UTF8.self)
+    }
+
+    /// The last member called `name` (JSON parsers keep the last of duplicates).
+    func field(_ name: String) -> Field? {
+        fields.last { $0.name == name }
+    }
+}

@@ -1,0 +1,76 @@
+import Synchronization
+
+/// The gateway's store when Redis is configured: every call goes to Redis; while Redis cannot be
+/// reached, `server.redis_failure_mode` decides. `fail_open` serves from a per-replica
+/// `MemoryUsageStore` (limits then hold per replica only, and /health says `degraded`);
+/// `fail_closed` refuses with `StoreUnavailableError` so shared limits are never exceeded.
+///
+/// Only connection failures switch to the fallback: a script error is a bug to surface, not an
+/// outage to hide. Each call tries Redis first, so the gateway returns to shared state by itself
+/// as soon as Redis is back (the client fails fast while it is down, so trying costs nothing).
+public final class FallbackUsageStore: UsageStore {
+    public let primary: any UsageStore
+    public let fallback: MemoryUsageStore
+    public let mode: RedisFailureMode
+    /// Leases granted by the fallback, so their settle or release goes back to it. Only filled
+    /// during an outage, and emptied as those requests finish.
+    private let fallbackLeases = Mutex(Set<Lease>())
+
+    public init(primary: any UsageStore, fallback: MemoryUsageStore = MemoryUsageStore(), mode: RedisFailureMode) {
+        self.primary = primary
+        self.fallback = fallback
+        self.mode = mode
+    }
+
+    public func reserve(_ pool: KeyPoolDescriptor, estimatedTokens: Int, excluding: Set<String>) async throws -> Reservation {
+        do {
+            return try await primary.reserve(pool, estimatedTokens: estimatedTokens, excluding: excluding)
+        } catch let error as RedisError where error.isConnectionError {
+            guard mode == .failOpen else { throw StoreUnavailableError(underlying: error) }
+            let reservation = try await fallback.reserve(pool, estimatedTokens: estimatedTokens, excluding: excluding)
+            if let lease = reservation.lease { _ = fallbackLeases.withLock { $0.insert(lease) } }
+            return reservation
+        }
+    }
+
+    public func settle(_ lease: Lease, actualTokens: Int) async throws {
+        if fallbackLeases.withLock({ $0.remove(lease) }) != nil {
+            try await fallback.settle(lease, actualTokens: actualTokens)
+        } else {
+            try await primary.settle(lease, actualTokens: actualTokens)
+        }
+    }
+
+    public func release(_ lease: Lease) async throws {
+        if fallbackLeases.withLock({ $0.remove(lease) }) != nil {
+            try await fallback.release(lease)
+        } else {
+            try await primary.release(lease)
+        }
+    }
+
+    public func cooldown(provider: String, keyID: String, untilMillis: Int64, reason: String) async throws {
+        // The per-replica store learns of every cooldown, so an outage starts from what is known.
+        try await fallback.cooldown(provider: provider, keyID: keyID, untilMillis: untilMillis, reason: reason)
+        do {
+            try await primary.cooldown(provider: provider, keyID: keyID, untilMillis: untilMillis, reason: reason)
+        } catch let error as RedisError where error.isConnectionError {
+            guard mode == .failOpen else { throw StoreUnavailableError(underlying: error) }
+        }
+    }
+
+    public func snapshot(_ pools: [KeyPoolDescriptor]) async throws -> [ProviderUsage] {
+        do {
+            return try await primary.snapshot(pools)
+        } catch let error as RedisError where error.isConnectionError {
+            guard mode == .failOpen else { throw StoreUnavailableError(underlying: error) }
+            return try await fallback.snapshot(pools)
+        }
+    }
+}
+
+/// The shared store cannot be reached and the config says to refuse rather than guess.
+public struct StoreUnavailableError: Error, CustomStringConvertible {
+    public let underlying: RedisError
+    public var description: String { "usage store unavailable: \(underlying)" }
+}

@@ -1,0 +1,75 @@
+import HTTPTypes
+import KeyPool
+import Testing
+
+@testable import Gateway
+
+@Suite("Access keys")
+struct AccessKeysTests {
+    let keys = AccessKeys(["first-key", "second-key"])
+
+    @Test func acceptsEveryConfiguredKey() throws {
+        try keys.authorize([.authorization: "Bearer first-key"])
+        try keys.authorize([.authorization: "bearer second-key"])
+        try keys.authorize([HTTPField.Name("x-api-key")!: "second-key"])
+    }
+
+    @Test(arguments: ["", "Bearer", "Bearer ", "Basic Zmlyc3Qta2V5", "first-key"])
+    func missingKeyIs401(header: String) {
+        #expect(code(header) == "missing")
+    }
+
+    @Test func wrongKeyIsTheOther401() {
+        #expect(code("Bearer nope") == "wrong")
+    }
+
+    /// Which of the two 401s `authorize` gives for an Authorization header.
+    func code(_ header: String) -> String {
+        do {
+            try keys.authorize([.authorization: header])
+            return "accepted"
+        } catch {
+            #expect(error.status == .unauthorized && error.code == "invalid_api_key")
+            return error.message.hasPrefix("Missing") ? "missing" : "wrong"
+        }
+    }
+
+    @Test(arguments: ["Bearer first-ke", "Bearer first-keyX", "Bearer FIRST-KEY"])
+    func wrongKeyIs401(header: String) {
+        #expect(!keys.matches(AccessKeys.presentedKey([.authorization: header])!))
+    }
+}
+
+@Suite("Model routing")
+struct ModelRouterTests {
+    static func provider(_ name: String, models: [String], map: [String: String] = [:]) -> ProviderConfig {
+        ProviderConfig(
+            name: name, provider: name, type: .openai, baseURL: "http://127.0.0.1:1/v1", models: models,
+            modelMap: map, keys: [ProviderKey(secret: "sk-\(name)")])
+    }
+
+    let router = ModelRouter(config: GatewayConfig(
+        accessKeys: ["a"], autoModels: ["small", "big"], fallbacks: ["big": ["small"]],
+        providers: [
+            provider("one", models: ["small", "gpt-*"], map: ["big": "one-big-v2"]),
+            provider("two", models: ["small"]),
+        ]))
+
+    func route(_ model: String) -> [String] {
+        router.candidates(for: model).map { "\($0.provider.name):\($0.model)->\($0.upstreamModel)" }
+    }
+
+    @Test func explicitModelsFallbacksAndAutoModel() {
+        #expect(route("small") == ["one:small->small", "two:small->small"])
+        #expect(route("big") == ["one:big->one-big-v2", "one:small->small", "two:small->small"])
+        #expect(route("gpt-4o") == ["one:gpt-4o->gpt-4o"])
+        #expect(route("two/gpt-4o") == ["two:two/gpt-4o->gpt-4o"])
+        #expect(route("auto-model") == ["one:small->small", "two:small->small", "one:big->one-big-v2"])
+        #expect(route("unknown").isEmpty)
+        #expect(route("three/x").isEmpty)
+    }
+
+    @Test func listedModels() {
+        #expect(router.listedModels().map(\.id) == ["small", "big", "auto-model"])
+    }
+}

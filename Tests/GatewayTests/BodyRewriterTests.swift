@@ -1,0 +1,110 @@
+import Foundation
+import HTTPTypes
+import NIOCore
+import Testing
+
+@testable import Gateway
+
+@Suite("Body rewriting")
+struct BodyRewriterTests {
+    func summary(_ json: String) throws -> ChatRequestSummary {
+        try ChatRequestSummary.parse(ByteBuffer(string: json))
+    }
+
+    func rewrite(_ json: String, upstream: String? = nil) throws -> String {
+        let parsed = try summary(json)
+        return String(buffer: BodyRewriter.rewrite(ByteBuffer(string: json), summary: parsed, upstreamModel: upstream ?? parsed.model))
+    }
+
+    @Test func unchangedBodyIsForwardedByteForByte() throws {
+        let body = #"{"model":"gpt-4o", "messages":[{"role":"user","content":"hi"}],"temperature":0.70,"x_custom":{"a":[1,2]}}"#
+        #expect(try rewrite(body) == body)
+    }
+
+    @Test func modelRenameTouchesOnlyTheTopLevelModel() throws {
+        // A nested "model" key and a message text mentioning "model" stay as they are.
+        let body = #"{"messages":[{"role":"user","content":"the \"model\": \"x\" {["}],"metadata":{"model":"keep"},"model" : "cheap","tools":[]}"#
+        let out = try rewrite(body, upstream: "openai/gpt-3.5-turbo")
+        #expect(out == #"{"messages":[{"role":"user","content":"the \"model\": \"x\" {["}],"metadata":{"model":"keep"},"model" : "openai/gpt-3.5-turbo","tools":[]}"#)
+    }
+
+    @Test func streamingAsksForUsageWhenTheClientDidNot() throws {
+        let body = #"{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}"#
+        let out = try rewrite(body)
+        #expect(out == #"{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}],"stream_options":{"include_usage":true}}"#)
+        #expect(try summary(out).includeUsage)
+    }
+
+    @Test func streamOptionsAreEditedInPlaceKeepingOtherOptions() throws {
+        let body = #"{"model":"m","stream":true,"stream_options":{"include_usage":false,"other":1},"messages":[{"role":"user","content":"hi"}]}"#
+        let out = try rewrite(body)
+        #expect(out == #"{"model":"m","stream":true,"stream_options":{"include_usage":true,"other":1},"messages":[{"role":"user","content":"hi"}]}"#)
+    }
+
+    @Test func clientThatAskedForUsageIsLeftAlone() throws {
+        let body = #"{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}"#
+        #expect(try rewrite(body) == body)
+    }
+
+    @Test func renameAndUsageTogether() throws {
+        let body = "{\n  \"model\": \"a\",\n  \"stream\": true,\n  \"messages\": [{\"role\":\"user\",\"content\":\"hi\"}]\n}\n"
+        let out = try rewrite(body, upstream: "b/c")
+        #expect(out == "{\n  \"model\": \"b/c\",\n  \"stream\": true,\n  \"messages\": [{\"role\":\"user\",\"content\":\"hi\"}]\n,\"stream_options\":{\"include_usage\":true}}\n")
+        let reparsed = try summary(out)
+        #expect(reparsed.model == "b/c" && reparsed.includeUsage)
+    }
+}
+
+@Suite("Request validation")
+struct ChatRequestSummaryTests {
+    func problem(_ json: String) -> GatewayError? {
+        do {
+            _ = try ChatRequestSummary.parse(ByteBuffer(string: json))
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    @Test(arguments: [
+        ("{", "invalid_json", nil),
+        ("[1]", nil, nil),
+        (#"{"messages":[{"role":"user"}]}"#, "missing_required_parameter", "model"),
+        (#"{"model":3,"messages":[{"role":"user"}]}"#, "invalid_type", "model"),
+        (#"{"model":"","messages":[{"role":"user"}]}"#, "invalid_type", "model"),
+        (#"{"model":"m"}"#, "missing_required_parameter", "messages"),
+        (#"{"model":"m","messages":"hi"}"#, "invalid_type", "messages"),
+        (#"{"model":"m","messages":["hi"]}"#, "invalid_type", "messages"),
+        (#"{"model":"m","messages":[]}"#, "empty_array", "messages"),
+        (#"{"model":"m","messages":[{}],"stream":"yes"}"#, "invalid_type", "stream"),
+        (#"{"model":"m","messages":[{}],"max_tokens":1.5}"#, "invalid_type", "max_tokens"),
+        (#"{"model":"m","messages":[{}],"max_tokens":0}"#, "invalid_value", "max_tokens"),
+        (#"{"model":"m","messages":[{}],"stream_options":{"include_usage":"x"}}"#, "invalid_type", "stream_options.include_usage"),
+        // Duplicates: JSONDecoder would route the first, an upstream would serve the last.
+        (#"{"model":"cheap","model":"expensive","messages":[{}]}"#, "duplicate_parameter", "model"),
+        (#"{"model":"cheap","mod\u0065l":"expensive","messages":[{}]}"#, "duplicate_parameter", "model"),
+        (#"{"model":"m","messages":[{}],"stream":false,"stream":true}"#, "duplicate_parameter", "stream"),
+    ] as [(String, String?, String?)])
+    func malformedRequestsAre400s(json: String, code: String?, param: String?) throws {
+        let error = try #require(problem(json))
+        #expect(error.status == .badRequest)
+        #expect(error.type == "invalid_request_error")
+        #expect(error.code == code)
+        #expect(error.param == param)
+    }
+
+    @Test func duplicatesInsideValuesAreFine() throws {
+        let summary = try ChatRequestSummary.parse(ByteBuffer(string:
+            #"{"model":"m","messages":[{"role":"user","content":"a"},{"role":"user","content":"b"}],"x":{"model":1,"model":2}}"#))
+        #expect(summary.model == "m")
+    }
+
+    @Test func readsWhatRoutingNeeds() throws {
+        let summary = try ChatRequestSummary.parse(ByteBuffer(string:
+            #"{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":50,"max_completion_tokens":70,"stream":true,"stream_options":null}"#))
+        #expect(summary.model == "m")
+        #expect(summary.stream)
+        #expect(summary.maxTokens == 70)
+        #expect(!summary.includeUsage)
+    }
+}

@@ -1,0 +1,338 @@
+"""Every error the gateway answers itself, and every upstream failure it translates.
+
+All errors are `{"error": {"message", "type", "param", "code"}}`; none may carry a provider key,
+an access key or the upstream's address (checked on every response here).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from gateway_fixtures import (
+    ACCESS_KEY,
+    HTTP,
+    KEY_IDS,
+    PROVIDER_KEYS,
+    SECOND_ACCESS_KEY,
+    assert_no_secrets,
+    base_config,
+    free_port,
+    new_http_client,
+)
+
+MESSAGES = [{"role": "user", "content": "hello"}]
+GOOD = {"model": "gpt-4o-mini", "messages": MESSAGES}
+
+
+def error_of(response, status: int, type_: str, code: str | None, param: str | None = None) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"message", "type", "param", "code"}
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    assert (body["error"]["type"], body["error"]["code"], body["error"]["param"]) == (type_, code, param), body
+    return body["error"]
+
+
+def assert_untouched(gateway, upstream) -> None:
+    """Nothing reached the upstream and nothing was counted."""
+    assert upstream.stats()["requests"] == 0
+    overview = gateway.usage()["overview"]["mock"]
+    assert overview["total_requests"] == 0
+
+
+# 400 -------------------------------------------------------------------------------------------
+
+INVALID = [
+    (b"{not json", None, "invalid_json"),
+    (b"", None, "invalid_json"),
+    (b'{"model": "gpt-4o-mini", "messages": [', None, "invalid_json"),
+    (b"[1, 2]", None, None),
+    (b'"a string"', None, None),
+    (json.dumps({"messages": MESSAGES}).encode(), "model", "missing_required_parameter"),
+    (json.dumps({"model": None, "messages": MESSAGES}).encode(), "model", "missing_required_parameter"),
+    (json.dumps({"model": 42, "messages": MESSAGES}).encode(), "model", "invalid_type"),
+    (json.dumps({"model": ["gpt-4o-mini"], "messages": MESSAGES}).encode(), "model", "invalid_type"),
+    (json.dumps({"model": "gpt-4o-mini"}).encode(), "messages", "missing_required_parameter"),
+    (json.dumps({"model": "gpt-4o-mini", "messages": "hello"}).encode(), "messages", "invalid_type"),
+    (json.dumps({"model": "gpt-4o-mini", "messages": {"role": "user"}}).encode(), "messages", "invalid_type"),
+    (json.dumps({"model": "gpt-4o-mini", "messages": ["hello"]}).encode(), "messages", "invalid_type"),
+    (json.dumps({"model": "gpt-4o-mini", "messages": []}).encode(), "messages", "empty_array"),
+    (json.dumps({**GOOD, "stream": "yes"}).encode(), "stream", "invalid_type"),
+    (json.dumps({**GOOD, "stream": 1}).encode(), "stream", "invalid_type"),
+    (json.dumps({**GOOD, "max_tokens": "10"}).encode(), "max_tokens", "invalid_type"),
+    (json.dumps({**GOOD, "max_tokens": 1.5}).encode(), "max_tokens", "invalid_type"),
+]
+
+
+@pytest.mark.parametrize(("body", "param", "code"), INVALID, ids=[f"{i}-{c}-{p}" for i, (_, p, c) in enumerate(INVALID)])
+def test_invalid_request_400(gateway, upstream, body, param, code):
+    response = gateway.chat(body)
+    error_of(response, 400, "invalid_request_error", code, param)
+    assert_no_secrets(response, gateway)
+    assert_untouched(gateway, upstream)
+
+
+def test_invalid_body_without_auth_is_401_first(gateway, upstream):
+    response = gateway.chat(b"{not json", key=None)
+    error_of(response, 401, "invalid_request_error", "invalid_api_key")
+
+
+# 401 -------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer wrong-key"},
+        {"Authorization": "Bearer"},
+        {"Authorization": f"Basic {ACCESS_KEY}"},
+        {"Authorization": f"Bearer {ACCESS_KEY}x"},
+        {"Authorization": f"Bearer {PROVIDER_KEYS[0]}"},  # a provider key is not an access key
+        {"x-api-key": "wrong-key"},
+    ],
+    ids=["none", "wrong", "empty", "basic", "suffix", "provider-key", "x-api-key-wrong"],
+)
+def test_unauthorized_401(gateway, upstream, headers):
+    response = gateway.chat(GOOD, key=None, headers=headers)
+    error_of(response, 401, "invalid_request_error", "invalid_api_key")
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert_no_secrets(response, gateway)
+    assert_untouched(gateway, upstream)
+
+
+@pytest.mark.parametrize("path", ["/v1/usage", "/v1/models", "/v1/models/gpt-4o"])
+def test_other_endpoints_need_the_access_key(gateway, path):
+    for headers in ({}, {"Authorization": "Bearer nope"}):
+        response = HTTP.get(f"{gateway.url}{path}", headers=headers)
+        error_of(response, 401, "invalid_request_error", "invalid_api_key")
+        assert response.headers["www-authenticate"] == "Bearer"
+    assert HTTP.get(f"{gateway.url}{path}", headers={"Authorization": f"Bearer {SECOND_ACCESS_KEY}"}).status_code == 200
+
+
+# 404 / 405 -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("model", ["gpt-5", "unknown/gpt-4o", "mock/", "GPT-4O-MINI", "auto-model-x"])
+def test_unserved_model_404(gateway, upstream, model):
+    response = gateway.chat({"model": model, "messages": MESSAGES})
+    error = error_of(response, 404, "invalid_request_error", "model_not_found", "model")
+    assert model in error["message"]
+    assert_no_secrets(response, gateway)
+    assert_untouched(gateway, upstream)
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/v1/nothing"), ("POST", "/v2/chat/completions"), ("GET", "/"), ("POST", "/v1/chat/completions/extra")],
+)
+def test_unknown_url_404(gateway, method, path):
+    response = HTTP.request(method, f"{gateway.url}{path}", headers=gateway.headers(), json=GOOD)
+    error_of(response, 404, "invalid_request_error", "unknown_url")
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/v1/chat/completions"), ("GET", "/chat/completions"), ("PUT", "/v1/chat/completions"),
+     ("POST", "/v1/models"), ("DELETE", "/v1/usage"), ("POST", "/health")],
+)
+def test_wrong_method_405(gateway, upstream, method, path):
+    response = HTTP.request(method, f"{gateway.url}{path}", headers=gateway.headers())
+    error_of(response, 405, "invalid_request_error", "method_not_allowed")
+    assert upstream.stats()["requests"] == 0
+
+
+# 413 -------------------------------------------------------------------------------------------
+
+def _big_body(size: int) -> bytes:
+    body = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x" * size}]}).encode()
+    return body
+
+
+def test_body_at_the_limit_passes_and_over_it_is_413(gateway, upstream):
+    overhead = len(_big_body(0))
+    at_limit = _big_body(65536 - overhead)
+    assert len(at_limit) == 65536
+    assert gateway.chat(at_limit).status_code == 200
+    over = _big_body(65537 - overhead)
+    response = gateway.chat(over)
+    error_of(response, 413, "invalid_request_error", "request_too_large")
+    assert upstream.stats()["requests"] == 1
+
+
+def _chunked(body: bytes):
+    for start in range(0, len(body), 8192):
+        yield body[start:start + 8192]
+
+
+def test_chunked_body_under_the_limit_passes(gateway, upstream):
+    response = HTTP.post(f"{gateway.url}/v1/chat/completions", content=_chunked(_big_body(30_000)), headers=gateway.headers())
+    assert "content-length" not in response.request.headers
+    assert response.status_code == 200
+
+
+def test_chunked_body_over_the_limit_is_413(gateway, upstream):
+    """A body sent without Content-Length (chunked) that passes max_body_bytes is too large,
+    exactly like one announced by Content-Length: 413 request_too_large, not a 400."""
+    response = HTTP.post(f"{gateway.url}/v1/chat/completions", content=_chunked(_big_body(200_000)), headers=gateway.headers())
+    assert "content-length" not in response.request.headers
+    error_of(response, 413, "invalid_request_error", "request_too_large")
+    assert_untouched(gateway, upstream)
+
+
+# 429 from the gateway's own limits -------------------------------------------------------------
+
+def test_local_rate_limit_429(start_gateway, upstream):
+    gateway = start_gateway(base_config(upstream.url, entry={"key": [PROVIDER_KEYS[0]], "max_request_min": 2}))
+    assert [gateway.chat(GOOD).status_code for _ in range(2)] == [200, 200]
+    response = gateway.chat(GOOD)
+    error_of(response, 429, "rate_limit_error", "rate_limit_exceeded")
+    retry_after = int(response.headers["retry-after"])
+    assert 1 <= retry_after <= 60
+    assert_no_secrets(response, gateway)
+    assert upstream.stats()["requests"] == 2
+    usage = gateway.usage()
+    assert usage["details"]["mock"]["keys"][KEY_IDS[0]]["requests"] == 2
+    assert usage["details"]["mock"]["keys"][KEY_IDS[0]]["status"] == "limited"
+    assert usage["overview"]["mock"]["available_keys"] == 0
+
+
+# Upstream failures -----------------------------------------------------------------------------
+
+def test_upstream_429_is_upstream_rate_limited(gateway, upstream):
+    upstream.patch_config({"faults": {"status": 429, "retry_after": 7}})
+    response = gateway.chat(GOOD)
+    error_of(response, 429, "rate_limit_error", "upstream_rate_limited")
+    assert response.headers["retry-after"] == "7"
+    assert response.headers["x-gateway-key-id"] == KEY_IDS[0]
+    assert_no_secrets(response, gateway)
+    assert upstream.stats()["statuses"] == {"429": 1}
+
+
+def test_upstream_429_without_retry_after(gateway, echo_upstream, start_gateway):
+    gw = start_gateway(base_config(echo_upstream.url))
+    echo_upstream.responder = lambda r: (429, {"Content-Type": "application/json"},
+                                         b'{"error":{"message":"slow down","type":"requests","param":null,"code":null}}')
+    response = gw.chat(GOOD)
+    error_of(response, 429, "rate_limit_error", "upstream_rate_limited")
+    assert "retry-after" not in response.headers
+
+
+@pytest.mark.parametrize("status", [500, 503, 529])
+def test_upstream_5xx_is_502(gateway, upstream, status):
+    upstream.patch_config({"faults": {"status": status}})
+    response = gateway.chat(GOOD)
+    error_of(response, 502, "upstream_error", "upstream_error")
+    assert response.headers["x-gateway-provider"] == "mock"
+    assert_no_secrets(response, gateway)
+    assert upstream.stats()["statuses"] == {str(status): 1}
+
+
+def test_upstream_5xx_on_a_stream_request_is_502(gateway, upstream):
+    upstream.patch_config({"faults": {"status": 500}})
+    response = gateway.chat({**GOOD, "stream": True})
+    error_of(response, 502, "upstream_error", "upstream_error")
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_upstream_auth_failure_is_502(gateway, upstream, status):
+    upstream.patch_config({"faults": {"status": status}})
+    response = gateway.chat(GOOD)
+    error = error_of(response, 502, "upstream_error", "upstream_auth_failed")
+    assert KEY_IDS[0] in error["message"]  # the key's id, never the key
+    assert_no_secrets(response, gateway)
+
+
+def test_key_unknown_to_upstream_is_upstream_auth_failed(start_gateway, upstream):
+    gateway = start_gateway(base_config(upstream.url, entry={"key": ["sk-mock-unknown-9999"]}))
+    response = gateway.chat(GOOD)
+    error_of(response, 502, "upstream_error", "upstream_auth_failed")
+    assert_no_secrets(response, gateway)
+    assert upstream.stats()["by_key"]["sk-mock-unknown-9999"]["statuses"] == {"401": 1}
+
+
+@pytest.mark.parametrize("status", [400, 404, 422])
+def test_upstream_client_errors_are_relayed(gateway, upstream, status):
+    upstream.patch_config({"faults": {"status": status}})
+    response = gateway.chat(GOOD)
+    assert response.status_code == status
+    # The mock's own error body, as it sent it.
+    direct = HTTP.post(f"{upstream.url}/v1/chat/completions", json=GOOD,
+                       headers={"Authorization": f"Bearer {PROVIDER_KEYS[1]}"})
+    assert direct.status_code == status
+    assert response.json() == direct.json()
+    assert response.headers["x-gateway-key-id"] == KEY_IDS[0]
+    assert_no_secrets(response, gateway)
+
+
+def test_upstream_unreachable_502(start_gateway, upstream):
+    closed = free_port()
+    gateway = start_gateway(base_config(f"http://127.0.0.1:{closed}"))
+    for body in (GOOD, {**GOOD, "stream": True}):
+        start = time.monotonic()
+        response = gateway.chat(body)
+        assert time.monotonic() - start < 2
+        error_of(response, 502, "upstream_error", "upstream_unreachable")
+        assert str(closed) not in response.text
+        assert_no_secrets(response, gateway)
+    # Never reached, so not counted.
+    assert gateway.usage()["overview"]["mock"]["total_requests"] == 0
+
+
+def test_upstream_timeout_504(start_gateway, upstream):
+    gateway = start_gateway(base_config(upstream.url, server={"upstream_timeout_seconds": 0.5}))
+    upstream.patch_config({"faults": {"latency_ms": 1500}})
+    for body in (GOOD, {**GOOD, "stream": True}):
+        start = time.monotonic()
+        response = gateway.chat(body)
+        elapsed = time.monotonic() - start
+        error_of(response, 504, "upstream_error", "upstream_timeout")
+        assert 0.4 <= elapsed < 1.3
+        assert_no_secrets(response, gateway)
+
+
+def test_upstream_hang_504(start_gateway, upstream):
+    gateway = start_gateway(base_config(upstream.url, server={"upstream_timeout_seconds": 0.5}))
+    upstream.patch_config({"faults": {"hang": True}})
+    response = gateway.chat(GOOD)
+    error_of(response, 504, "upstream_error", "upstream_timeout")
+    upstream.patch_config({"faults": {}})
+    assert gateway.chat(GOOD).status_code == 200
+
+
+def test_upstream_cut_json_body_is_502(gateway, upstream):
+    upstream.patch_config({"faults": {"cut_after_chunks": 1}})
+    response = gateway.chat(GOOD)
+    assert response.status_code == 502
+    assert response.json()["error"]["type"] == "upstream_error"
+    assert_no_secrets(response, gateway)
+
+
+# Secrets ---------------------------------------------------------------------------------------
+
+def test_client_authorization_never_reaches_upstream(gateway, upstream):
+    gateway.chat(GOOD)
+    gateway.chat({**GOOD, "stream": True})
+    gateway.chat(GOOD, key=None, headers={"x-api-key": ACCESS_KEY})
+    stats = upstream.stats()
+    assert stats["requests"] == 3
+    assert set(stats["by_key"]) <= set(PROVIDER_KEYS)
+    assert ACCESS_KEY not in json.dumps(stats)
+
+
+def test_log_holds_no_secret(start_gateway, upstream):
+    gateway = start_gateway(base_config(upstream.url, server={"upstream_timeout_seconds": 0.5}))
+    gateway.chat(GOOD)
+    gateway.chat(GOOD, key="wrong")
+    for faults in ({"status": 401}, {"status": 500}, {"status": 429}, {"latency_ms": 800}, {"cut_after_chunks": 1}):
+        upstream.patch_config({"faults": faults})
+        gateway.chat(GOOD)
+    with new_http_client() as client:
+        upstream.patch_config({"faults": {"cut_after_chunks": 2}})
+        client.post(f"{gateway.url}/v1/chat/completions", json={**GOOD, "stream": True}, headers=gateway.headers())
+    log = gateway.log()
+    for secret in [ACCESS_KEY, SECOND_ACCESS_KEY, *PROVIDER_KEYS]:
+        assert secret not in log
