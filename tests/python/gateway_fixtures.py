@@ -67,8 +67,9 @@ def _gateway_binary() -> Path:
 class RedisServer:
     """A `redis-server` process with no persistence, on a free port."""
 
-    def __init__(self):
-        self.port = free_port()
+    def __init__(self, port: int | None = None):
+        """On a free port, or on `port` to bring a stopped server back where clients expect it."""
+        self.port = port or free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
@@ -105,8 +106,9 @@ class RedisServer:
         assert self.command("FLUSHALL") == "OK"
 
     def stop(self) -> None:
-        self.process.kill()
-        self.process.wait(timeout=10)
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
 
 
 # Gateway ---------------------------------------------------------------------------------------

@@ -37,7 +37,8 @@ struct ChatProxy: Sendable {
             let reservation: Reservation
             do {
                 reservation = try await state.store.reserve(candidate.pool, estimatedTokens: estimate)
-            } catch is StoreUnavailableError {
+            } catch let error as StoreUnavailableError {
+                context.logger.warning("\(error)")
                 throw GatewayError.storeUnavailable()
             }
             switch reservation {

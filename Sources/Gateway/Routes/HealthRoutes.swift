@@ -66,7 +66,9 @@ struct HealthRoutes: Sendable {
         }
         // Fail-open serves on per-replica windows while Redis is away; fail-closed refuses.
         let status = state.failureMode == .failOpen ? "degraded" : "unavailable"
-        let error = redis.lastError?.description ?? "connecting"
+        // Only the kind of failure: the full message names Redis's host and port, and /health
+        // answers without an access key. The log has the details.
+        let error = redis.lastError?.code.description ?? "connecting"
         return Health(
             status: status, configHash: hash, store: Store(type: "redis", status: "unavailable", mode: mode, error: error),
             lastReloadError: nil)

@@ -1,0 +1,75 @@
+"""Redis going away under a running gateway: fail-closed answers 503 and fails readiness,
+fail-open keeps serving on the replica's own windows; neither hangs, and both recover.
+
+Each test owns its redis-server (the session's is shared and must not be killed).
+"""
+from __future__ import annotations
+
+import time
+
+from gateway_fixtures import RedisServer, assert_no_secrets, base_config
+
+BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+
+
+def _wait(check, timeout: float = 5.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.05)
+
+
+def test_fail_closed_answers_503_and_is_not_ready_until_redis_returns(start_gateway, echo_upstream):
+    redis = RedisServer()
+    try:
+        gateway = start_gateway(base_config(echo_upstream.url, redis=redis.url, server={"redis_failure_mode": "fail_closed"}))
+        assert gateway.chat(BODY).status_code == 200
+        assert gateway.get("/ready", key=None).status_code == 200
+
+        redis.stop()
+        ready = _wait(lambda: (r := gateway.get("/ready", key=None)).status_code == 503 and r)
+        assert ready, "readiness never failed with Redis gone"
+        assert ready.json()["status"] == "unavailable"
+        health = gateway.get("/health", key=None)
+        assert health.status_code == 200
+        assert health.json()["status"] == "unavailable"
+        assert health.json()["store"] | {"error": None} == {"type": "redis", "status": "unavailable", "mode": "fail_closed", "error": None}
+        assert str(redis.port) not in health.text
+
+        started = time.monotonic()
+        response = gateway.chat(BODY)
+        assert time.monotonic() - started < 2.0, "a Redis outage must not make requests wait"
+        assert response.status_code == 503
+        error = response.json()["error"]
+        assert (error["type"], error["code"]) == ("service_unavailable", "store_unavailable")
+        assert response.headers["retry-after"] == "1"
+        assert_no_secrets(response, gateway)
+        assert len(echo_upstream.requests) == 1  # the 503 never reached the upstream
+
+        # Redis back (same port, empty): the gateway reconnects and serves again.
+        redis = RedisServer(port=redis.port)
+        assert _wait(lambda: gateway.get("/ready", key=None).status_code == 200)
+        assert gateway.chat(BODY).status_code == 200
+        assert gateway.usage()["overview"]["mock"]["total_requests"] == 1
+    finally:
+        redis.stop()
+
+
+def test_fail_open_keeps_serving_and_reports_degraded(start_gateway, echo_upstream):
+    redis = RedisServer()
+    try:
+        gateway = start_gateway(base_config(echo_upstream.url, redis=redis.url))  # fail_open is the default
+        assert gateway.chat(BODY).status_code == 200
+        redis.stop()
+        assert _wait(lambda: gateway.get("/health", key=None).json()["status"] == "degraded")
+        assert gateway.get("/ready", key=None).status_code == 200
+        for _ in range(3):
+            response = gateway.chat(BODY)
+            assert response.status_code == 200, response.text
+        # The replica's own windows counted what it served while Redis was away.
+        assert gateway.usage()["overview"]["mock"]["total_requests"] == 3
+        assert len(echo_upstream.requests) == 4
+    finally:
+        redis.stop()
