@@ -1,0 +1,56 @@
+import HTTPTypes
+import NIOCore
+
+/// What to send upstream for one chat completion: appended to the entry's `base_url`.
+struct UpstreamRequest: Sendable {
+    /// Path and query after `base_url`, e.g. `/v1beta/models/gemini-1.5-flash:generateContent`.
+    var path: String
+    /// Authentication and API headers (the provider entry's own `headers` are added by the proxy).
+    var headers: [(name: String, value: String)]
+    var body: ByteBuffer
+}
+
+/// Translates between OpenAI's chat completions API, which clients speak, and one provider's
+/// native chat API (Gemini's Generative Language API, Anthropic's Messages API).
+/// OpenAI-compatible upstreams need no adapter: their bodies pass through (`BodyRewriter`).
+///
+/// Every function is pure (no I/O), so each translation has golden tests of its own.
+protocol ProviderAdapter: Sendable {
+    /// The upstream request for an OpenAI chat completion request `body` (already validated
+    /// into `summary`). Fields the provider cannot express throw a 400 naming the field, or
+    /// are dropped as the adapter's docs say; never silently changed.
+    func request(
+        _ body: ByteBuffer, summary: ChatRequestSummary, upstreamModel: String, secret: String,
+        defaultMaxTokens: Int
+    ) throws(GatewayError) -> UpstreamRequest
+
+    /// A complete upstream answer as an OpenAI `chat.completion` body, with its usage.
+    /// `model` is the name the client asked for (it goes in the answer's `model`).
+    func response(_ body: ByteBuffer, model: String) throws(GatewayError) -> (body: ByteBuffer, usage: TokenUsage?)
+
+    /// A translator for one streamed answer.
+    func streamTranslator(model: String, includeUsage: Bool) -> any ChatStreamTranslator
+
+    /// An upstream error answer (non-2xx) in OpenAI's shape, keeping the provider's message.
+    /// The status the client gets is decided by the proxy (`UpstreamFailure`); this supplies
+    /// the message, type and code for the 4xx answers that are relayed.
+    func error(status: HTTPResponse.Status, body: ByteBuffer) -> GatewayError
+}
+
+/// Turns a provider's stream into OpenAI `chat.completion.chunk` events as they arrive.
+protocol ChatStreamTranslator: Sendable {
+    /// Upstream bytes in (any split), OpenAI SSE bytes out (`data: {...}\n\n` events, possibly
+    /// none while an upstream event is incomplete). Throws when the upstream sends an error
+    /// event or something that is not its stream format.
+    mutating func feed(_ chunk: ByteBuffer) throws(GatewayError) -> ByteBuffer
+
+    /// After the upstream's last byte: whatever is still due (the usage chunk when the client
+    /// asked for it) and `data: [DONE]\n\n`.
+    mutating func finish() -> ByteBuffer
+
+    /// The usage the provider reported so far (for settle).
+    var usage: TokenUsage? { get }
+
+    /// OpenAI data events produced so far, `[DONE]` excluded (the settle estimate without usage).
+    var dataEvents: Int { get }
+}
