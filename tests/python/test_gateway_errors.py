@@ -282,6 +282,14 @@ def test_upstream_unreachable_502(start_gateway, upstream):
     assert gateway.usage()["overview"]["mock"]["total_requests"] == 0
 
 
+def wait_for_upstream_requests(upstream, count: int, timeout: float = 3.0) -> None:
+    """The mock counts a request when its handler ends, which for a slowed-down one is after
+    the gateway gave up on it; waiting here keeps the late count out of the next test's stats."""
+    deadline = time.monotonic() + timeout
+    while upstream.stats()["requests"] < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def test_upstream_timeout_504(start_gateway, upstream):
     gateway = start_gateway(base_config(upstream.url, server={"upstream_timeout_seconds": 0.5}))
     upstream.patch_config({"faults": {"latency_ms": 1500}})
@@ -292,6 +300,7 @@ def test_upstream_timeout_504(start_gateway, upstream):
         error_of(response, 504, "upstream_error", "upstream_timeout")
         assert 0.4 <= elapsed < 1.3
         assert_no_secrets(response, gateway)
+    wait_for_upstream_requests(upstream, 2)
 
 
 def test_upstream_hang_504(start_gateway, upstream):
@@ -336,3 +345,19 @@ def test_log_holds_no_secret(start_gateway, upstream):
     log = gateway.log()
     for secret in [ACCESS_KEY, SECOND_ACCESS_KEY, *PROVIDER_KEYS]:
         assert secret not in log
+    wait_for_upstream_requests(upstream, 7)
+
+
+@pytest.mark.parametrize("provider_type", ["gemini", "anthropic"])
+def test_provider_types_without_an_adapter_are_501(start_gateway, echo_upstream, provider_type):
+    """Until issue 6's adapters exist, Gemini and Anthropic entries are never sent an
+    OpenAI-shaped request they would misread; a model only they serve is a clear 501."""
+    config = base_config(echo_upstream.url)
+    config["provider_keys"].append({"provider": "native", "type": provider_type, "base_url": echo_upstream.url,
+                                    "models": ["native-model"], "key": ["native-secret-key"]})
+    gateway = start_gateway(config)
+    response = gateway.chat({"model": "native-model", "messages": [{"role": "user", "content": "hi"}]})
+    error = error_of(response, 501, "invalid_request_error", "provider_not_supported")
+    assert provider_type in error["message"]
+    assert_no_secrets(response, gateway)
+    assert echo_upstream.requests == []

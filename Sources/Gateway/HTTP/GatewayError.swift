@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import KeyPool
 import NIOCore
 
 /// An error the client sees, in OpenAI's shape:
@@ -36,12 +37,17 @@ struct GatewayError: Error, HTTPResponseError {
     func response() -> Response {
         var headers = self.headers
         headers[.contentType] = "application/json"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: json()))
+    }
+
+    /// `{"error":{...}}`, the body of the answer and of a stream's error event.
+    func json() -> ByteBuffer {
         let body = ErrorBody(error: .init(message: message, type: type, param: param, code: code))
         let encoder = JSONEncoder()
         // Stable bytes (the same error reads the same everywhere); slashes in paths unescaped.
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let data = (try? encoder.encode(body)) ?? Data()
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        return ByteBuffer(bytes: data)
     }
 
     private struct ErrorBody: Encodable {
@@ -87,6 +93,13 @@ extension GatewayError {
         GatewayError(
             .notFound, "The model '\(model)' does not exist or is not served by this gateway.",
             type: "invalid_request_error", param: "model", code: "model_not_found")
+    }
+
+    static func providerNotSupported(_ provider: ProviderConfig) -> GatewayError {
+        GatewayError(
+            .notImplemented,
+            "Provider '\(provider.name)' has type '\(provider.type.rawValue)', which this gateway cannot proxy yet.",
+            type: "invalid_request_error", code: "provider_not_supported")
     }
 
     static func bodyTooLarge(limit: Int) -> GatewayError {

@@ -22,8 +22,12 @@ struct ChatProxy: Sendable {
         try running.accessKeys.authorize(request.headers)
         let body = try await Self.collect(request, limit: running.config.server.maxBodyBytes)
         let summary = try ChatRequestSummary.parse(body)
-        let candidates = running.router.candidates(for: summary.model)
-        guard !candidates.isEmpty else { throw GatewayError.unknownModel(summary.model) }
+        let routed = running.router.candidates(for: summary.model)
+        guard !routed.isEmpty else { throw GatewayError.unknownModel(summary.model) }
+        // Entries of a type without an adapter are passed over rather than sent OpenAI-shaped
+        // requests they would misread.
+        let candidates = routed.filter { $0.provider.type == .openai || Self.adapter(for: $0.provider.type) != nil }
+        guard !candidates.isEmpty else { throw GatewayError.providerNotSupported(routed[0].provider) }
 
         // Input tokens are estimated from the body's size (about 4 bytes a token, tools and
         // schemas included since upstreams bill them too); settle corrects it to real usage.
@@ -50,7 +54,8 @@ struct ChatProxy: Sendable {
                 }
                 let attempt = Attempt(
                     candidate: candidate, lease: lease, secret: secret, summary: summary, attempts: 1,
-                    promptEstimate: promptEstimate, timeoutSeconds: running.config.server.upstreamTimeoutSeconds)
+                    promptEstimate: promptEstimate, defaultMaxTokens: running.config.defaultMaxTokens(for: candidate.provider),
+                    timeoutSeconds: running.config.server.upstreamTimeoutSeconds)
                 return try await forward(body, attempt, context: context)
             case .refused(let retryAfter, _):
                 earliestRetry = min(earliestRetry ?? retryAfter, retryAfter)
@@ -72,6 +77,8 @@ struct ChatProxy: Sendable {
         let summary: ChatRequestSummary
         let attempts: Int
         let promptEstimate: Int
+        /// The completion-token default for providers that need one (Anthropic's max_tokens).
+        let defaultMaxTokens: Int
         let timeoutSeconds: Double
 
         var headers: HTTPFields {
@@ -80,16 +87,42 @@ struct ChatProxy: Sendable {
         }
     }
 
+    /// The translator for a provider type whose API is not OpenAI's; nil for OpenAI-compatible
+    /// upstreams, whose bodies pass through.
+    static func adapter(for type: ProviderType) -> (any ProviderAdapter)? {
+        switch type {
+        case .openai: nil
+        case .gemini, .anthropic: nil
+        }
+    }
+
     private func forward(_ body: ByteBuffer, _ attempt: Attempt, context: GatewayContext) async throws -> Response {
         let provider = attempt.candidate.provider
-        var upstream = HTTPClientRequest(url: provider.baseURL + "/chat/completions")
+        let adapter = Self.adapter(for: provider.type)
+        var upstream: HTTPClientRequest
+        if let adapter {
+            let translated: UpstreamRequest
+            do throws(GatewayError) {
+                translated = try adapter.request(
+                    body, summary: attempt.summary, upstreamModel: attempt.candidate.upstreamModel,
+                    secret: attempt.secret, defaultMaxTokens: attempt.defaultMaxTokens)
+            } catch {
+                // The request cannot be expressed for this provider: nothing was sent.
+                await settle(attempt.lease, release: true, tokens: 0, context: context)
+                throw error.with(attempt.headers)
+            }
+            upstream = HTTPClientRequest(url: provider.baseURL + translated.path)
+            for (name, value) in translated.headers { upstream.headers.add(name: name, value: value) }
+            upstream.body = .bytes(translated.body)
+        } else {
+            upstream = HTTPClientRequest(url: provider.baseURL + "/chat/completions")
+            upstream.headers.add(name: "Authorization", value: "Bearer \(attempt.secret)")
+            upstream.headers.add(name: "Content-Type", value: "application/json")
+            upstream.body = .bytes(BodyRewriter.rewrite(body, summary: attempt.summary, upstreamModel: attempt.candidate.upstreamModel))
+        }
         upstream.method = .POST
-        upstream.headers.add(name: "Authorization", value: "Bearer \(attempt.secret)")
-        upstream.headers.add(name: "Content-Type", value: "application/json")
         upstream.headers.add(name: "Accept", value: attempt.summary.stream ? "text/event-stream" : "application/json")
         for (name, value) in provider.headers { upstream.headers.add(name: name, value: value) }
-        let outgoing = BodyRewriter.rewrite(body, summary: attempt.summary, upstreamModel: attempt.candidate.upstreamModel)
-        upstream.body = .bytes(outgoing)
 
         let response: HTTPClientResponse
         do {
@@ -107,15 +140,22 @@ struct ChatProxy: Sendable {
             await settle(attempt.lease, release: true, tokens: 0, context: context)
             var headers = attempt.headers
             if let retry = response.headers.first(name: "retry-after") { headers[.retryAfter] = retry }
+            let status = HTTPResponse.Status(code: Int(response.status.code))
+            if let adapter, UpstreamFailure.relayedStatuses.contains(status.code) {
+                // The provider's own error shape, told in OpenAI's.
+                return adapter.error(status: status, body: errorBody).with(headers).response()
+            }
             return UpstreamFailure.status(
                 HTTPResponse.Status(code: Int(response.status.code)), body: errorBody, headers: headers,
                 provider: provider.name, keyID: attempt.lease.keyID, secret: attempt.secret)
         }
 
         if attempt.summary.stream {
-            return stream(response, attempt, channel: context.channel, logger: context.logger)
+            let translator = adapter?.streamTranslator(model: attempt.candidate.model, includeUsage: attempt.summary.includeUsage)
+                ?? StreamRelay(clientWantsUsage: attempt.summary.includeUsage)
+            return stream(response, attempt, translator: translator, channel: context.channel, logger: context.logger)
         }
-        let answer: ByteBuffer
+        var answer: ByteBuffer
         do {
             answer = try await response.body.collect(upTo: Self.maxUpstreamBodyBytes)
         } catch {
@@ -123,45 +163,79 @@ struct ChatProxy: Sendable {
             await settle(attempt.lease, release: false, tokens: attempt.lease.reservedTokens, context: context)
             throw UpstreamFailure.transport(error, provider: provider.name).with(attempt.headers)
         }
-        let usage = answer.withUnsafeReadableBytes { TokenUsage.of($0).usage }
+        let usage: TokenUsage?
         var headers = attempt.headers
-        headers[.contentType] = response.headers.first(name: "content-type") ?? "application/json"
+        if let adapter {
+            do throws(GatewayError) {
+                (answer, usage) = try adapter.response(answer, model: attempt.candidate.model)
+            } catch {
+                await settle(attempt.lease, release: false, tokens: attempt.lease.reservedTokens, context: context)
+                context.logger.warning("upstream \(provider.name) answer not understood: \(error.message)")
+                throw GatewayError(
+                    .badGateway, "The upstream provider '\(provider.name)' sent an answer the gateway could not read.",
+                    type: "upstream_error", code: "upstream_invalid_response", headers: attempt.headers)
+            }
+            headers[.contentType] = "application/json"
+        } else {
+            usage = answer.withUnsafeReadableBytes { TokenUsage.of($0).usage }
+            headers[.contentType] = response.headers.first(name: "content-type") ?? "application/json"
+        }
         let lease = attempt.lease
+        let answerBody = answer
         // The answer is written first and settled after, so the client never waits on the store.
-        return Response(status: .ok, headers: headers, body: ResponseBody(contentLength: answer.readableBytes) { writer in
-            try await writer.write(answer)
+        return Response(status: .ok, headers: headers, body: ResponseBody(contentLength: answerBody.readableBytes) { writer in
+            try await writer.write(answerBody)
             await settle(lease, release: false, tokens: usage?.totalTokens ?? lease.reservedTokens, context: context)
             try await writer.finish(nil)
         })
     }
 
-    /// Relays the upstream's events as they arrive (never buffered whole), then settles from the
-    /// usage chunk; a client that leaves stops the upstream request and settles what was sent.
-    private func stream(_ response: HTTPClientResponse, _ attempt: Attempt, channel: any Channel, logger: Logger) -> Response {
+    /// Relays the upstream's events as they arrive (never buffered whole), translated when the
+    /// provider's API is not OpenAI's, then settles from the reported usage; a client that
+    /// leaves stops the upstream request and settles what was sent.
+    private func stream(
+        _ response: HTTPClientResponse, _ attempt: Attempt, translator: any ChatStreamTranslator, channel: any Channel, logger: Logger
+    ) -> Response {
         var headers = attempt.headers
         headers[.contentType] = "text/event-stream"
         headers[.cacheControl] = "no-cache"
         headers[ProxyHeaders.accelBuffering] = "no"
         let store = state.store
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in
-            var relay = StreamRelay(clientWantsUsage: attempt.summary.includeUsage)
+            var translator = translator
+            // An error the provider reported inside its stream; the rest of the stream is skipped.
+            var reported: GatewayError?
             let outcome = await StreamPump.run(upstream: response.body, channel: channel) { chunk in
-                let out = relay.process(chunk)
+                guard reported == nil else { return }
+                let out: ByteBuffer
+                do throws(GatewayError) {
+                    out = try translator.feed(chunk)
+                } catch {
+                    reported = error
+                    return
+                }
                 if out.readableBytes > 0 { try await writer.write(out) }
             }
-            switch outcome {
-            case .finished:
-                try? await writer.finish(nil)
-            case .upstreamFailed:
-                logger.warning("upstream \(attempt.candidate.provider.name) stream broke after \(relay.dataEvents) events")
-                try? await writer.write(StreamPump.errorEvent(provider: attempt.candidate.provider.name))
-                try? await writer.finish(nil)
-            case .clientGone:
+            let provider = attempt.candidate.provider.name
+            switch (outcome, reported) {
+            case (.clientGone, _):
                 break
+            case (.finished, nil):
+                let tail = translator.finish()
+                if tail.readableBytes > 0 { try? await writer.write(tail) }
+                try? await writer.finish(nil)
+            case (_, let reported?):
+                logger.warning("upstream \(provider) reported an error in its stream: \(reported.message)")
+                try? await writer.write(StreamPump.errorEvent(reported))
+                try? await writer.finish(nil)
+            case (.upstreamFailed, nil):
+                logger.warning("upstream \(provider) stream broke after \(translator.dataEvents) events")
+                try? await writer.write(StreamPump.errorEvent(provider: provider))
+                try? await writer.finish(nil)
             }
             // Tokens as reported; without a usage chunk, the prompt estimate plus one token per
             // event delivered.
-            let tokens = relay.usage?.totalTokens ?? (attempt.promptEstimate + relay.dataEvents)
+            let tokens = translator.usage?.totalTokens ?? (attempt.promptEstimate + translator.dataEvents)
             await Self.settle(store: store, attempt.lease, release: false, tokens: tokens, logger: logger)
             if outcome == .clientGone { throw StreamPump.ClientGone() }
         })

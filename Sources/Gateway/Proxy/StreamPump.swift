@@ -62,6 +62,15 @@ enum StreamPump {
         return outcome
     }
 
+    /// The event that ends a stream in which the provider reported an error.
+    static func errorEvent(_ error: GatewayError) -> ByteBuffer {
+        var event = ByteBuffer(string: "data: ")
+        var json = error.json()
+        event.writeBuffer(&json)
+        event.writeString("\n\n")
+        return event
+    }
+
     /// The event that ends a broken stream: the openai SDKs raise an `APIError` for a chunk
     /// carrying `error`, so the client never mistakes a cut answer for a complete one.
     static func errorEvent(provider: String) -> ByteBuffer {

@@ -94,3 +94,11 @@ struct StreamRelay {
         return nil
     }
 }
+
+/// The OpenAI-compatible stream is already in the client's format: translating is relaying.
+extension StreamRelay: ChatStreamTranslator {
+    mutating func feed(_ chunk: ByteBuffer) throws(GatewayError) -> ByteBuffer { process(chunk) }
+
+    /// The upstream sends its own `[DONE]`; nothing is added.
+    mutating func finish() -> ByteBuffer { ByteBuffer() }
+}

@@ -18,13 +18,16 @@ enum UpstreamFailure {
             type: "upstream_error", code: "upstream_unreachable")
     }
 
+    /// Client errors the upstream explains; relayed with their status rather than turned into 502.
+    static let relayedStatuses: Set<Int> = [400, 404, 409, 413, 422]
+
     /// A non-2xx answer. Client errors the upstream explains (400, 404, 409, 413, 422) go back
     /// with the upstream's own error body, scrubbed of the key; the rest become gateway errors.
     static func status(
         _ status: HTTPResponse.Status, body: ByteBuffer, headers: HTTPFields, provider: String, keyID: String, secret: String
     ) -> Response {
         switch status.code {
-        case 400, 404, 409, 413, 422:
+        case let code where relayedStatuses.contains(code):
             let text = String(buffer: body).replacingOccurrences(of: secret, with: "[redacted]")
             if let data = text.data(using: .utf8),
                 let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], object["error"] != nil
