@@ -1,0 +1,173 @@
+/// A Generative Language API request body (`models/{model}:generateContent`), built from an
+/// OpenAI chat request.
+///
+/// - `system` and `developer` messages, wherever they are, become `systemInstruction` (one text
+///   part, several joined with "\n\n");
+/// - user → `user`, assistant → `model`; assistant text comes before its `functionCall` parts;
+/// - `tool` messages become `functionResponse` parts of a user turn, named after the tool call
+///   they answer (looked up by `tool_call_id` among the earlier assistant tool calls), with
+///   `response: {"result": <content>}`, the content parsed when it is a JSON object;
+/// - consecutive messages that end up with the same role are merged into one turn, as for
+///   Anthropic: Gemini expects function responses in the turn right after the calls;
+/// - an assistant message with neither text nor tool calls is left out (Gemini refuses empty
+///   parts).
+struct GeminiRequest: Encodable {
+    struct Content: Encodable {
+        var role: String?
+        var parts: [Part]
+    }
+
+    enum Part: Encodable {
+        case text(String)
+        case inlineData(mimeType: String, data: String)
+        case functionCall(name: String, args: [String: JSONValue])
+        case functionResponse(name: String, response: JSONValue)
+
+        private enum CodingKeys: String, CodingKey { case text, inlineData, functionCall, functionResponse }
+        private enum DataKeys: String, CodingKey { case mimeType, data }
+        private enum CallKeys: String, CodingKey { case name, args, response }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            switch self {
+            case .text(let text):
+                try container.encode(text, forKey: .text)
+            case .inlineData(let mimeType, let data):
+                var inline = container.nestedContainer(keyedBy: DataKeys.self, forKey: .inlineData)
+                try inline.encode(mimeType, forKey: .mimeType)
+                try inline.encode(data, forKey: .data)
+            case .functionCall(let name, let args):
+                var call = container.nestedContainer(keyedBy: CallKeys.self, forKey: .functionCall)
+                try call.encode(name, forKey: .name)
+                try call.encode(args, forKey: .args)
+            case .functionResponse(let name, let response):
+                var result = container.nestedContainer(keyedBy: CallKeys.self, forKey: .functionResponse)
+                try result.encode(name, forKey: .name)
+                try result.encode(response, forKey: .response)
+            }
+        }
+    }
+
+    struct GenerationConfig: Encodable {
+        var temperature: Double?
+        var topP: Double?
+        var maxOutputTokens: Int?
+        var stopSequences: [String]?
+        var candidateCount: Int?
+        var responseMimeType: String?
+        var responseSchema: JSONValue?
+
+        var isEmpty: Bool {
+            temperature == nil && topP == nil && maxOutputTokens == nil && stopSequences == nil && candidateCount == nil
+                && responseMimeType == nil && responseSchema == nil
+        }
+    }
+
+    struct Tool: Encodable {
+        var functionDeclarations: [FunctionDeclaration]
+    }
+
+    struct FunctionDeclaration: Encodable {
+        var name: String
+        var description: String?
+        var parameters: JSONValue?
+    }
+
+    struct ToolConfig: Encodable {
+        struct FunctionCallingConfig: Encodable {
+            var mode: String
+            var allowedFunctionNames: [String]?
+        }
+
+        var functionCallingConfig: FunctionCallingConfig
+    }
+
+    var contents: [Content]
+    var systemInstruction: Content?
+    var generationConfig: GenerationConfig?
+    var tools: [Tool]?
+    var toolConfig: ToolConfig?
+
+    init(_ request: OpenAIChatRequest, maxTokens: Int?) throws(GatewayError) {
+        var config = GenerationConfig(
+            temperature: request.temperature, topP: request.topP, maxOutputTokens: maxTokens,
+            stopSequences: request.stop.flatMap { $0.isEmpty ? nil : $0 }, candidateCount: request.n)
+        switch request.responseFormat {
+        case .jsonObject:
+            config.responseMimeType = "application/json"
+        case .jsonSchema(let schema):
+            config.responseMimeType = "application/json"
+            config.responseSchema = schema
+        case .text, nil:
+            break
+        }
+        generationConfig = config.isEmpty ? nil : config
+        if !request.tools.isEmpty {
+            tools = [Tool(functionDeclarations: request.tools.map {
+                FunctionDeclaration(name: $0.name, description: $0.description, parameters: $0.parameters)
+            })]
+        }
+        toolConfig = request.toolChoice.map { choice in
+            let config: ToolConfig.FunctionCallingConfig = switch choice {
+            case .auto: .init(mode: "AUTO")
+            case .none: .init(mode: "NONE")
+            case .required: .init(mode: "ANY")
+            case .named(let name): .init(mode: "ANY", allowedFunctionNames: [name])
+            }
+            return ToolConfig(functionCallingConfig: config)
+        }
+
+        var systemTexts: [String] = []
+        var contents: [Content] = []
+        var toolNames: [String: String] = [:]
+        func append(_ role: String, _ parts: [Part]) {
+            guard !parts.isEmpty else { return }
+            if let last = contents.last, last.role == role {
+                contents[contents.count - 1].parts += parts
+            } else {
+                contents.append(Content(role: role, parts: parts))
+            }
+        }
+        for message in request.messages {
+            switch message {
+            case .system(let text):
+                systemTexts.append(text)
+            case .user(let parts):
+                var converted: [Part] = []
+                for part in parts {
+                    switch part {
+                    case .text(let text):
+                        converted.append(.text(text))
+                    case .image(.inline(let mediaType, let data), _):
+                        converted.append(.inlineData(mimeType: mediaType, data: data))
+                    case .image(.web, let param):
+                        // Gemini reads remote files only through its Files API (fileData).
+                        throw GatewayError.invalidRequest(
+                            "Image URLs are not supported for this model; send the image as a base64 data URL.",
+                            param: param, code: "unsupported_value")
+                    }
+                }
+                append("user", converted)
+            case .assistant(let text, let toolCalls):
+                var parts: [Part] = []
+                if let text, !text.isEmpty { parts.append(.text(text)) }
+                for call in toolCalls {
+                    toolNames[call.id] = call.name
+                    parts.append(.functionCall(name: call.name, args: call.arguments))
+                }
+                append("model", parts)
+            case .tool(let callID, let content, let param):
+                guard let name = toolNames[callID] else {
+                    throw GatewayError.invalidRequest(
+                        "'\(param)' does not match the id of an earlier assistant tool call.", param: param, code: "invalid_value")
+                }
+                let result: JSONValue = JSONValue(parsing: content).flatMap { $0.objectValue != nil ? $0 : nil } ?? .string(content)
+                append("user", [.functionResponse(name: name, response: .object(["result": result]))])
+            }
+        }
+        self.contents = contents
+        if !systemTexts.isEmpty {
+            systemInstruction = Content(parts: [.text(systemTexts.joined(separator: "\n\n"))])
+        }
+    }
+}

@@ -1,0 +1,37 @@
+import Foundation
+import HTTPTypes
+
+/// What the adapters' `error(status:body:)` share: the OpenAI error type for an upstream status,
+/// and the provider's message made safe to show.
+enum UpstreamErrorText {
+    /// OpenAI's error type for a status the provider answered with.
+    static func type(for status: HTTPResponse.Status) -> String {
+        switch status.code {
+        case 400, 404, 409, 413, 422: "invalid_request_error"
+        case 401: "authentication_error"
+        case 403: "permission_error"
+        case 429: "rate_limit_error"
+        default: "server_error"
+        }
+    }
+
+    /// The provider's message without anything shaped like an API key (Anthropic `sk-ant-…`,
+    /// Google `AIza…`): `error(status:body:)` is not given the key, and a provider that echoes
+    /// one back must not hand it to the client. Long messages are cut.
+    static func scrub(_ message: String) -> String {
+        var text = message
+        for pattern in [#"sk-[A-Za-z0-9_\-]{8,}"#, #"AIza[0-9A-Za-z_\-]{20,}"#] {
+            text = text.replacingOccurrences(of: pattern, with: "[redacted]", options: .regularExpression)
+        }
+        return text.count > 2000 ? String(text.prefix(2000)) + "…" : text
+    }
+}
+
+extension UpstreamErrorText {
+    /// A 2xx answer that is not the provider's format.
+    static func unreadable(_ provider: String) -> GatewayError {
+        GatewayError(
+            .badGateway, "The upstream provider '\(provider)' sent an answer the gateway could not read.",
+            type: "upstream_error", code: "upstream_invalid_response")
+    }
+}
