@@ -2,7 +2,7 @@
 """`make demo`: the gateway working in a minute, with no provider keys and no network.
 
 Starts mock-provider and the gateway (in-memory store) on free loopback ports with
-demo/config.json, sends a plain, a streaming and a few auto-model requests, prints the answers
+demo/config.json, sends a plain, a streaming, a few auto-model and two translated (Anthropic, Gemini) requests, prints the answers
 and GET /v1/usage, then stops both processes. Standard library only.
 """
 import json
@@ -60,7 +60,7 @@ def main():
         config = json.load(f)
     mock_port, gateway_port = free_port(), free_port()
     for entry in config["provider_keys"]:
-        entry["base_url"] = f"http://127.0.0.1:{mock_port}/v1"
+        entry["base_url"] = entry["base_url"].replace("127.0.0.1:18090", f"127.0.0.1:{mock_port}")
     config["server"]["port"] = gateway_port
     workdir = tempfile.mkdtemp(prefix="gateway-demo-")
     config_path = os.path.join(workdir, "config.json")
@@ -108,12 +108,22 @@ def main():
             print("  ", routed(r))
         print()
 
-        print("4. A wrong access key")
+        print("4. The same OpenAI request to Anthropic's and Gemini's native APIs (translated both ways)")
+        for model in ("claude-demo", "gemini-demo"):
+            r = call("POST", f"{base}/v1/chat/completions", access,
+                     {"model": model, "messages": [{"role": "system", "content": "Be brief."},
+                                                   {"role": "user", "content": "Hello from the OpenAI API"}]})
+            answer = json.load(r)
+            print("  ", routed(r))
+            print("   answer:", answer["choices"][0]["message"]["content"], "| usage:", answer["usage"])
+        print()
+
+        print("5. A wrong access key")
         r = call("POST", f"{base}/v1/chat/completions", "not-the-key",
                  {"model": "demo-large", "messages": [{"role": "user", "content": "hi"}]})
         print(f"   [{r.status}]", r.read().decode(), "\n")
 
-        print("5. GET /v1/usage")
+        print("6. GET /v1/usage")
         print(json.dumps(json.load(call("GET", f"{base}/v1/usage", access)), indent=2))
     finally:
         for p in reversed(processes):

@@ -1,7 +1,6 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
-import KeyPool
 import NIOCore
 
 /// An error the client sees, in OpenAI's shape:
@@ -93,13 +92,6 @@ extension GatewayError {
         GatewayError(
             .notFound, "The model '\(model)' does not exist or is not served by this gateway.",
             type: "invalid_request_error", param: "model", code: "model_not_found")
-    }
-
-    static func providerNotSupported(_ provider: ProviderConfig) -> GatewayError {
-        GatewayError(
-            .notImplemented,
-            "Provider '\(provider.name)' has type '\(provider.type.rawValue)', which this gateway cannot proxy yet.",
-            type: "invalid_request_error", code: "provider_not_supported")
     }
 
     static func bodyTooLarge(limit: Int) -> GatewayError {

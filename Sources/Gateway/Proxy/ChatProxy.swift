@@ -22,12 +22,8 @@ struct ChatProxy: Sendable {
         try running.accessKeys.authorize(request.headers)
         let body = try await Self.collect(request, limit: running.config.server.maxBodyBytes)
         let summary = try ChatRequestSummary.parse(body)
-        let routed = running.router.candidates(for: summary.model)
-        guard !routed.isEmpty else { throw GatewayError.unknownModel(summary.model) }
-        // Entries of a type without an adapter are passed over rather than sent OpenAI-shaped
-        // requests they would misread.
-        let candidates = routed.filter { $0.provider.type == .openai || Self.adapter(for: $0.provider.type) != nil }
-        guard !candidates.isEmpty else { throw GatewayError.providerNotSupported(routed[0].provider) }
+        let candidates = running.router.candidates(for: summary.model)
+        guard !candidates.isEmpty else { throw GatewayError.unknownModel(summary.model) }
 
         // Input tokens are estimated from the body's size (about 4 bytes a token, tools and
         // schemas included since upstreams bill them too); settle corrects it to real usage.
@@ -92,7 +88,8 @@ struct ChatProxy: Sendable {
     static func adapter(for type: ProviderType) -> (any ProviderAdapter)? {
         switch type {
         case .openai: nil
-        case .gemini, .anthropic: nil
+        case .gemini: GeminiAdapter()
+        case .anthropic: AnthropicAdapter()
         }
     }
 

@@ -12,6 +12,16 @@ struct GeminiAdapterTests {
 
     // MARK: Requests
 
+    @Test(arguments: [
+        ("gemini-2.0-flash", "/v1beta/models/gemini-2.0-flash:generateContent"),
+        ("gemini-x/../../v1/files?key=1#f", "/v1beta/models/gemini-x%2F..%2F..%2Fv1%2Ffiles%3Fkey%3D1%23f:generateContent"),
+        ("gemini-%2e%2e", "/v1beta/models/gemini-%252e%252e:generateContent"),
+    ])
+    func modelIsOnePathSegment(model: String, path: String) throws {
+        let request = try Support.translate(adapter, #"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#, model: model)
+        #expect(request.path == path)
+    }
+
     @Test func basicRequest() throws {
         let body = """
             {"model":"gemini","messages":[

@@ -42,9 +42,18 @@ struct GeminiAdapter: ProviderAdapter {
         let request = try GeminiRequest(openAI, maxTokens: summary.maxTokens)
         let method = summary.stream ? "streamGenerateContent?alt=sse" : "generateContent"
         return UpstreamRequest(
-            path: "/v1beta/models/\(upstreamModel):\(method)",
+            path: "/v1beta/models/\(Self.pathSegment(upstreamModel)):\(method)",
             headers: [("x-goog-api-key", secret), ("content-type", "application/json")],
             body: try AdapterJSON.encode(request))
+    }
+
+    /// The model as one path segment. Model globs (`gemini-*`) match any text a client sends,
+    /// so `/`, `?`, `#` or `%` in it must not reach the URL as they are: they could point the
+    /// request, with the entry's key, at another endpoint.
+    static func pathSegment(_ model: String) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        return model.addingPercentEncoding(withAllowedCharacters: allowed) ?? model
     }
 
     func response(_ body: ByteBuffer, model: String) throws(GatewayError) -> (body: ByteBuffer, usage: TokenUsage?) {

@@ -1,0 +1,149 @@
+"""Gemini and Anthropic entries behind the OpenAI API (issue 6): the openai SDK talks to the
+gateway, the gateway talks to mock-provider's native Gemini and Anthropic APIs.
+
+mock-provider's answers and token counts follow docs/mock-provider.md, so the values below are
+predicted exactly; the usage the SDK sees and the gateway's token windows must both equal what
+the provider reported.
+"""
+from __future__ import annotations
+
+import json
+
+import openai
+import pytest
+
+from gateway_fixtures import KEY_IDS, PROVIDER_KEYS, assert_no_secrets, base_config
+from helpers import REPLY, TOOL_REPLY, compact, tokens
+
+QUESTION = "What is the capital of France?"
+MESSAGES = [{"role": "user", "content": QUESTION}]
+ANSWER = REPLY + QUESTION
+TOOLS = [{"type": "function", "function": {
+    "name": "get_weather", "description": "Weather for a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
+                   "required": ["city"]}}}]
+ARGUMENTS = {"city": "mock-city", "days": 1}
+
+MODELS = {"gemini": "gemini-mock-flash", "anthropic": "claude-mock-haiku"}
+
+
+@pytest.fixture(params=["gemini", "anthropic"])
+def native(request, start_gateway, upstream):
+    """A gateway whose only entry is of the parametrized type, in front of mock-provider."""
+    kind = request.param
+    config = base_config(upstream.url, entry={"provider": "native", "type": kind, "base_url": upstream.url,
+                                              "models": [MODELS[kind]], "model_map": {}})
+    config["auto-models"] = [MODELS[kind]]
+    return kind, start_gateway(config)
+
+
+def window_tokens(gateway) -> int:
+    return gateway.usage()["details"]["native"]["keys"][KEY_IDS[0]]["rate_limit_windows"]["tokens_day"]
+
+
+def test_chat(native, upstream):
+    kind, gateway = native
+    raw = gateway.openai().chat.completions.with_raw_response.create(model=MODELS[kind], messages=MESSAGES)
+    reply = raw.parse()
+    assert reply.object == "chat.completion"
+    assert reply.model == MODELS[kind]
+    assert reply.choices[0].message.role == "assistant"
+    assert reply.choices[0].message.content == ANSWER
+    assert reply.choices[0].finish_reason == "stop"
+    assert (reply.usage.prompt_tokens, reply.usage.completion_tokens) == (tokens(QUESTION), tokens(ANSWER))
+    assert reply.usage.total_tokens == tokens(QUESTION) + tokens(ANSWER)
+    assert raw.headers["x-gateway-provider"] == "native"
+    stats = upstream.stats()
+    assert stats["apis"] == {kind: 1}
+    assert stats["by_key"][PROVIDER_KEYS[0]]["statuses"] == {"200": 1}
+    usage = gateway.wait_usage(lambda u: window_tokens(gateway) == reply.usage.total_tokens)
+    assert usage["details"]["native"]["keys"][KEY_IDS[0]]["rate_limit_windows"]["tokens_day"] == reply.usage.total_tokens
+    assert_no_secrets(raw.http_response, gateway)
+
+
+@pytest.mark.parametrize("include_usage", [False, True])
+def test_streaming(native, upstream, include_usage):
+    kind, gateway = native
+    options = {"stream_options": {"include_usage": True}} if include_usage else {}
+    chunks = list(gateway.openai().chat.completions.create(model=MODELS[kind], messages=MESSAGES, stream=True, **options))
+    assert len({c.id for c in chunks}) == 1
+    assert all(c.object == "chat.completion.chunk" and c.model == MODELS[kind] for c in chunks)
+    with_choices = [c for c in chunks if c.choices]
+    assert with_choices[0].choices[0].delta.role == "assistant"
+    assert "".join(c.choices[0].delta.content or "" for c in with_choices) == ANSWER
+    assert [c.choices[0].finish_reason for c in with_choices if c.choices[0].finish_reason] == ["stop"]
+    total = tokens(QUESTION) + tokens(ANSWER)
+    if include_usage:
+        assert chunks[-1].choices == []
+        assert (chunks[-1].usage.prompt_tokens, chunks[-1].usage.completion_tokens) == (tokens(QUESTION), tokens(ANSWER))
+    else:
+        assert all(c.usage is None for c in chunks)
+    assert upstream.stats()["streamed"] == 1
+    gateway.wait_usage(lambda u: window_tokens(gateway) == total)
+    assert window_tokens(gateway) == total
+
+
+def test_tool_round_trip(native, upstream):
+    kind, gateway = native
+    client = gateway.openai()
+    question = "Use a tool: weather in Paris?"
+    first = client.chat.completions.create(model=MODELS[kind], messages=[{"role": "user", "content": question}], tools=TOOLS)
+    choice = first.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    [call] = choice.message.tool_calls
+    assert call.type == "function" and call.function.name == "get_weather" and call.id
+    assert json.loads(call.function.arguments) == ARGUMENTS
+    assert first.usage.completion_tokens == tokens(compact(ARGUMENTS))
+
+    result = "sunny, 21 C"
+    second = client.chat.completions.create(
+        model=MODELS[kind], tools=TOOLS,
+        messages=[{"role": "user", "content": question}, choice.message.model_dump(exclude_none=True),
+                  {"role": "tool", "tool_call_id": call.id, "content": result}])
+    # Gemini carries a tool result as a response object; the mock echoes it as compact JSON.
+    echoed = compact({"result": result}) if kind == "gemini" else result
+    assert second.choices[0].message.content == TOOL_REPLY + echoed
+    assert second.choices[0].finish_reason == "stop"
+    assert second.usage.completion_tokens == tokens(TOOL_REPLY + echoed)
+
+    expected = first.usage.total_tokens + second.usage.total_tokens
+    assert upstream.key_stats(PROVIDER_KEYS[0])["total_tokens"] == expected
+    gateway.wait_usage(lambda u: window_tokens(gateway) == expected)
+    assert window_tokens(gateway) == expected
+
+
+def test_streamed_tool_call(native):
+    kind, gateway = native
+    chunks = list(gateway.openai().chat.completions.create(
+        model=MODELS[kind], messages=[{"role": "user", "content": "call get_weather please"}], tools=TOOLS, stream=True))
+    calls = [tc for c in chunks if c.choices and c.choices[0].delta.tool_calls for tc in c.choices[0].delta.tool_calls]
+    assert calls[0].id and calls[0].function.name == "get_weather"
+    assert json.loads("".join(tc.function.arguments or "" for tc in calls)) == ARGUMENTS
+    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["tool_calls"]
+
+
+def test_provider_error_in_openai_shape(native, upstream):
+    kind, gateway = native
+    upstream.patch_config({"faults": {"status": 400}})
+    with pytest.raises(openai.BadRequestError) as raised:
+        gateway.openai().chat.completions.create(model=MODELS[kind], messages=MESSAGES)
+    error = raised.value.body
+    assert set(error) == {"message", "type", "param", "code"}
+    assert error["message"]
+    assert PROVIDER_KEYS[0] not in json.dumps(error)
+
+
+@pytest.mark.parametrize("kind", ["gemini", "anthropic"])
+def test_unsupported_member_is_a_400_and_nothing_is_sent(start_gateway, echo_upstream, kind):
+    config = base_config(echo_upstream.url, entry={"provider": "native", "type": kind, "base_url": echo_upstream.url,
+                                                   "models": [MODELS[kind]], "model_map": {}})
+    config["auto-models"] = [MODELS[kind]]
+    gateway = start_gateway(config)
+    with pytest.raises(openai.BadRequestError) as raised:
+        gateway.openai().chat.completions.create(model=MODELS[kind], messages=MESSAGES, logprobs=True)
+    error = raised.value.body
+    assert (error["type"], error["code"], error["param"]) == ("invalid_request_error", "unsupported_parameter", "logprobs")
+    assert echo_upstream.requests == []
+    # The reservation was released: the refused request does not count.
+    key = gateway.usage()["details"]["native"]["keys"][KEY_IDS[0]]
+    assert (key["requests"], key["rate_limit_windows"]["tokens_day"]) == (0, 0)
