@@ -147,3 +147,18 @@ def test_unsupported_member_is_a_400_and_nothing_is_sent(start_gateway, echo_ups
     # The reservation was released: the refused request does not count.
     key = gateway.usage()["details"]["native"]["keys"][KEY_IDS[0]]
     assert (key["requests"], key["rate_limit_windows"]["tokens_day"]) == (0, 0)
+
+
+def test_cut_stream_raises_in_the_sdk_and_counts_once(native, upstream):
+    kind, gateway = native
+    upstream.patch_config({"faults": {"cut_after_chunks": 3}})
+    received = []
+    with pytest.raises(openai.APIError) as raised:
+        for chunk in gateway.openai().chat.completions.create(model=MODELS[kind], messages=MESSAGES, stream=True):
+            if chunk.choices:
+                received.append(chunk.choices[0].delta.content or "")
+    assert raised.value.body["code"] == "stream_interrupted"
+    assert ANSWER.startswith("".join(received))
+    assert upstream.stats()["requests"] == 1
+    usage = gateway.wait_usage(lambda u: u["details"]["native"]["keys"][KEY_IDS[0]]["requests"] == 1)
+    assert usage["details"]["native"]["keys"][KEY_IDS[0]]["requests"] == 1
