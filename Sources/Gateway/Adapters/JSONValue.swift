@@ -85,7 +85,7 @@ enum JSONValue: Sendable, Equatable, Codable {
 
     /// Compact JSON with sorted keys: tool arguments as OpenAI clients get them.
     var compactJSON: String {
-        (try? AdapterJSON.encoder.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "null"
+        (try? JSONResponse.encoder.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "null"
     }
 
     /// Parses `text` (e.g. tool call arguments); nil when it is not JSON.
@@ -97,18 +97,11 @@ enum JSONValue: Sendable, Equatable, Codable {
 
 /// Encoding and decoding shared by the adapters.
 enum AdapterJSON {
-    /// Sorted keys make every translation byte-for-byte deterministic (golden tests, logs).
-    static var encoder: JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return encoder
-    }
-
     /// Encodes one of the adapters' own values. Only a non-finite number could fail, and parsed
     /// JSON holds none, so a failure is the gateway's fault (500), not the client's.
     static func encode(_ value: some Encodable) throws(GatewayError) -> ByteBuffer {
         do {
-            return ByteBuffer(bytes: try encoder.encode(value))
+            return ByteBuffer(bytes: try JSONResponse.encoder.encode(value))
         } catch {
             throw GatewayError.internalError()
         }

@@ -36,3 +36,23 @@ struct SSEEvent {
             type: "upstream_error", code: "upstream_invalid_stream")
     }
 }
+
+/// A provider stream in server-sent events: whole events are cut out of the bytes as they
+/// arrive and each is translated by `handle`.
+protocol SSEStreamTranslator: ChatStreamTranslator {
+    var splitter: SSEEventSplitter { get set }
+    /// Appends the OpenAI chunks for one upstream event to `out`.
+    mutating func handle(_ event: SSEEvent, to out: inout ByteBuffer) throws(GatewayError)
+}
+
+extension SSEStreamTranslator {
+    mutating func feed(_ chunk: ByteBuffer) throws(GatewayError) -> ByteBuffer {
+        var events: [ByteBuffer] = []
+        splitter.feed(chunk) { events.append($0) }
+        var out = ByteBuffer()
+        for event in events {
+            try handle(SSEEvent(event), to: &out)
+        }
+        return out
+    }
+}

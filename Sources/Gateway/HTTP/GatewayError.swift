@@ -42,10 +42,7 @@ struct GatewayError: Error, HTTPResponseError {
     /// `{"error":{...}}`, the body of the answer and of a stream's error event.
     func json() -> ByteBuffer {
         let body = ErrorBody(error: .init(message: message, type: type, param: param, code: code))
-        let encoder = JSONEncoder()
-        // Stable bytes (the same error reads the same everywhere); slashes in paths unescaped.
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let data = (try? encoder.encode(body)) ?? Data()
+        let data = (try? JSONResponse.encoder.encode(body)) ?? Data()
         return ByteBuffer(bytes: data)
     }
 
@@ -119,5 +116,14 @@ extension GatewayError {
 
     static func internalError() -> GatewayError {
         GatewayError(.internalServerError, "The gateway failed to handle the request.", type: "server_error", code: "internal_error")
+    }
+}
+
+extension GatewayError {
+    /// The same error with more headers (the attempt's x-gateway-*, an upstream's Retry-After).
+    func with(_ extra: HTTPFields) -> GatewayError {
+        var copy = self
+        copy.headers.append(contentsOf: extra)
+        return copy
     }
 }

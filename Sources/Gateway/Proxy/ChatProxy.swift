@@ -273,11 +273,3 @@ struct ChatProxy: Sendable {
         }
     }
 }
-
-extension GatewayError {
-    func with(_ extra: HTTPFields) -> GatewayError {
-        var copy = self
-        copy.headers.append(contentsOf: extra)
-        return copy
-    }
-}

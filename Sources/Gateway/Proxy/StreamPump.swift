@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import HTTPTypes
 import NIOCore
 
 /// Moves an upstream body to the client while watching the client's side of the connection.
@@ -74,8 +75,8 @@ enum StreamPump {
     /// The event that ends a broken stream: the openai SDKs raise an `APIError` for a chunk
     /// carrying `error`, so the client never mistakes a cut answer for a complete one.
     static func errorEvent(provider: String) -> ByteBuffer {
-        let message = "The upstream provider '\(provider)' broke the stream before it finished."
-        let json = #"{"error":{"message":"\#(message)","type":"upstream_error","param":null,"code":"stream_interrupted"}}"#
-        return ByteBuffer(string: "data: \(json)\n\n")
+        errorEvent(GatewayError(
+            .badGateway, "The upstream provider '\(provider)' broke the stream before it finished.",
+            type: "upstream_error", code: "stream_interrupted"))
     }
 }

@@ -36,13 +36,13 @@ enum UpstreamFailure {
                 fields[.contentType] = "application/json"
                 return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(string: text)))
             }
-            return withHeaders(GatewayError(
+            return GatewayError(
                 status, "The upstream provider '\(provider)' rejected the request (status \(status.code)).",
-                type: "invalid_request_error", code: "upstream_rejected"), headers)
+                type: "invalid_request_error", code: "upstream_rejected").with(headers).response()
         case 401, 403:
-            return withHeaders(GatewayError(
+            return GatewayError(
                 .badGateway, "The upstream provider '\(provider)' rejected key \(keyID) (status \(status.code)).",
-                type: "upstream_error", code: "upstream_auth_failed"), headers)
+                type: "upstream_error", code: "upstream_auth_failed").with(headers).response()
         case 429:
             // `headers` carries the upstream's Retry-After, when it gave one.
             return GatewayError(
@@ -50,15 +50,9 @@ enum UpstreamFailure {
                 type: "rate_limit_error", code: "upstream_rate_limited", headers: headers
             ).response()
         default:
-            return withHeaders(GatewayError(
+            return GatewayError(
                 .badGateway, "The upstream provider '\(provider)' failed (status \(status.code)).",
-                type: "upstream_error", code: "upstream_error"), headers)
+                type: "upstream_error", code: "upstream_error").with(headers).response()
         }
-    }
-
-    private static func withHeaders(_ error: GatewayError, _ headers: HTTPFields) -> Response {
-        var error = error
-        error.headers.append(contentsOf: headers)
-        return error.response()
     }
 }

@@ -13,7 +13,7 @@ enum BodyRewriter {
         let renameModel = upstreamModel != summary.model
         let askUsage = summary.stream && !summary.includeUsage
         guard renameModel || askUsage else { return body }
-        guard let fields = TopLevelFields(body) else { return body }
+        guard let fields = summary.fields else { return body }
 
         // Replacements sorted by position: (range to replace, new bytes).
         var edits: [(Range<Int>, String)] = []

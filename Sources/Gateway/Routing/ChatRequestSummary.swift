@@ -7,12 +7,13 @@ import NIOCore
 struct ChatRequestSummary: Decodable, Sendable {
     var model: String
     var stream: Bool
-    /// `stream_options` is present in the body at all (the rewriter must then edit it in place).
-    var hasStreamOptions: Bool
     /// `stream_options.include_usage` as the client sent it.
     var includeUsage: Bool
     /// `max_completion_tokens`, else `max_tokens`.
     var maxTokens: Int?
+    /// Where each top-level member sits in the body: scanned once by `parse` (for duplicates)
+    /// and used again by `BodyRewriter`, so the body is not scanned twice.
+    var fields: TopLevelFields?
 
     private enum Keys: String, CodingKey {
         case model, messages, stream, maxTokens = "max_tokens", maxCompletionTokens = "max_completion_tokens"
@@ -51,9 +52,8 @@ struct ChatRequestSummary: Decodable, Sendable {
         if let maxTokens, maxTokens < 1 {
             throw GatewayError.invalidRequest("'max_tokens' must be at least 1.", param: "max_tokens", code: "invalid_value")
         }
-        hasStreamOptions = container.contains(.streamOptions)
         includeUsage = false
-        if hasStreamOptions, (try? container.decodeNil(forKey: .streamOptions)) == false {
+        if container.contains(.streamOptions), (try? container.decodeNil(forKey: .streamOptions)) == false {
             guard let options = try? container.nestedContainer(keyedBy: StreamOptionKeys.self, forKey: .streamOptions) else {
                 throw GatewayError.invalidRequest("'stream_options' must be an object.", param: "stream_options", code: "invalid_type")
             }
@@ -87,7 +87,7 @@ struct ChatRequestSummary: Decodable, Sendable {
 
     /// Parses `body`; every problem is a 400 in OpenAI's shape.
     static func parse(_ body: ByteBuffer) throws(GatewayError) -> ChatRequestSummary {
-        let summary: ChatRequestSummary
+        var summary: ChatRequestSummary
         do {
             summary = try body.withUnsafeReadableBytes { bytes in
                 try JSONDecoder().decode(ChatRequestSummary.self, from: Data(bytes))
@@ -102,12 +102,11 @@ struct ChatRequestSummary: Decodable, Sendable {
         // last), so a body with two `model` members could pass routing as one model and be
         // served as another. Refusing every duplicate top-level member closes that for every
         // field the gateway reads.
-        if let fields = TopLevelFields(body) {
-            var seen = Set<String>()
-            for field in fields.fields where !seen.insert(field.name).inserted {
-                throw GatewayError.invalidRequest(
-                    "The request body has more than one '\(field.name)' member.", param: field.name, code: "duplicate_parameter")
-            }
+        summary.fields = TopLevelFields(body)
+        var seen = Set<String>()
+        for field in summary.fields?.fields ?? [] where !seen.insert(field.name).inserted {
+            throw GatewayError.invalidRequest(
+                "The request body has more than one '\(field.name)' member.", param: field.name, code: "duplicate_parameter")
         }
         return summary
     }

@@ -12,9 +12,9 @@ import NIOCore
 /// - `ping`, `content_block_stop`, `message_stop`, thinking deltas and event types Anthropic may
 ///   add later: nothing;
 /// - `error`: throws (502, `upstream_error`, code = Anthropic's error type).
-struct AnthropicStreamTranslator: ChatStreamTranslator {
+struct AnthropicStreamTranslator: SSEStreamTranslator {
     private var writer: OpenAIChunkWriter
-    private var splitter = SSEEventSplitter()
+    var splitter = SSEEventSplitter()
     private var started = false
     /// Anthropic content block index → OpenAI tool call index.
     private var toolCallIndexes: [Int: Int] = [:]
@@ -32,21 +32,11 @@ struct AnthropicStreamTranslator: ChatStreamTranslator {
 
     var dataEvents: Int { writer.dataEvents }
 
-    mutating func feed(_ chunk: ByteBuffer) throws(GatewayError) -> ByteBuffer {
-        var events: [ByteBuffer] = []
-        splitter.feed(chunk) { events.append($0) }
-        var out = ByteBuffer()
-        for event in events {
-            try handle(SSEEvent(event), to: &out)
-        }
-        return out
-    }
-
     mutating func finish() -> ByteBuffer {
         writer.end(usage: usage, cachedTokens: inputUsage?.cacheReadInputTokens)
     }
 
-    private mutating func handle(_ event: SSEEvent, to out: inout ByteBuffer) throws(GatewayError) {
+    mutating func handle(_ event: SSEEvent, to out: inout ByteBuffer) throws(GatewayError) {
         guard let data = event.data else { return }
         guard let payload = AdapterJSON.decode(Event.self, from: Array(data.utf8)) else {
             throw SSEEvent.malformed("anthropic")

@@ -10,14 +10,14 @@ import NIOCore
 /// finish chunk. `usageMetadata` (the last one counts) is the usage. A blocked prompt
 /// (`promptFeedback.blockReason`, no candidates) ends choice 0 with `content_filter`.
 /// An `error` event throws (502, `upstream_error`, code = Gemini's status).
-struct GeminiStreamTranslator: ChatStreamTranslator {
+struct GeminiStreamTranslator: SSEStreamTranslator {
     private struct Choice {
         var toolCalls = 0
         var finished = false
     }
 
     private var writer: OpenAIChunkWriter
-    private var splitter = SSEEventSplitter()
+    var splitter = SSEEventSplitter()
     private var identified = false
     private var choices: [Int: Choice] = [:]
     private var usageMetadata: GeminiResponse.UsageMetadata?
@@ -30,21 +30,11 @@ struct GeminiStreamTranslator: ChatStreamTranslator {
 
     var dataEvents: Int { writer.dataEvents }
 
-    mutating func feed(_ chunk: ByteBuffer) throws(GatewayError) -> ByteBuffer {
-        var events: [ByteBuffer] = []
-        splitter.feed(chunk) { events.append($0) }
-        var out = ByteBuffer()
-        for event in events {
-            try handle(SSEEvent(event), to: &out)
-        }
-        return out
-    }
-
     mutating func finish() -> ByteBuffer {
         writer.end(usage: usage, cachedTokens: usageMetadata?.cachedContentTokenCount)
     }
 
-    private mutating func handle(_ event: SSEEvent, to out: inout ByteBuffer) throws(GatewayError) {
+    mutating func handle(_ event: SSEEvent, to out: inout ByteBuffer) throws(GatewayError) {
         guard let data = event.data else { return }
         guard let response = AdapterJSON.decode(GeminiResponse.self, from: Array(data.utf8)) else {
             throw SSEEvent.malformed("gemini")
