@@ -24,6 +24,8 @@ public struct ProviderUsage: Sendable, Equatable {
     public let provider: String
     public let currentKeyID: String?
     public var keys: [KeyUsage]
+    /// Set while the provider's circuit breaker is open: when it closes (ms since 1970).
+    public var circuitOpenUntilMillis: Int64? = nil
 }
 
 enum UsageMath {

@@ -18,11 +18,24 @@ public protocol UsageStore: Sendable {
     /// Keeps a key out of selection until `until` (milliseconds since 1970), for every replica.
     func cooldown(provider: String, keyID: String, untilMillis: Int64, reason: String) async throws
 
+    /// After an upstream failure, in one step for every replica: refunds `lease` as `release`
+    /// does, keeps its key out of selection for `failure.cooldownMillis` from the store's clock,
+    /// and, for breaker-counted failures, marks the key failing and opens the provider's circuit
+    /// breaker when every key of `pool` is failing or cooling down. Returns true when this call
+    /// opened the breaker.
+    func fail(_ lease: Lease, pool: KeyPoolDescriptor, failure: KeyFailure) async throws -> Bool
+
     /// Current windows, cooldowns and totals of every key of the given pools, for /v1/usage.
     func snapshot(_ pools: [KeyPoolDescriptor]) async throws -> [ProviderUsage]
 }
 
 extension UsageStore {
+    // Placeholder until both stores implement `fail` (replaced in the same change).
+    public func fail(_ lease: Lease, pool: KeyPoolDescriptor, failure: KeyFailure) async throws -> Bool {
+        try await release(lease)
+        return false
+    }
+
     public func reserve(_ pool: KeyPoolDescriptor, estimatedTokens: Int) async throws -> Reservation {
         try await reserve(pool, estimatedTokens: estimatedTokens, excluding: [])
     }
@@ -47,6 +60,8 @@ public enum RefusalReason: String, Sendable, Equatable {
     case coolingDown = "cooling_down"
     /// Every key was excluded by the caller (already tried).
     case exhausted = "exhausted"
+    /// The provider's circuit breaker is open (its keys all failed recently).
+    case circuitOpen = "circuit_open"
 }
 
 /// A granted reservation: which key, and where its request and tokens were counted.
