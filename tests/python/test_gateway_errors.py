@@ -202,48 +202,65 @@ def test_local_rate_limit_429(start_gateway, upstream):
 
 # Upstream failures -----------------------------------------------------------------------------
 
-def test_upstream_429_is_upstream_rate_limited(gateway, upstream):
+def test_upstream_429_on_every_key_is_upstream_rate_limited(gateway, upstream):
+    """Every key tried once (failover), each cooled down for the upstream's Retry-After."""
     upstream.patch_config({"faults": {"status": 429, "retry_after": 7}})
     response = gateway.chat(GOOD)
     error_of(response, 429, "rate_limit_error", "upstream_rate_limited")
     assert response.headers["retry-after"] == "7"
-    assert response.headers["x-gateway-key-id"] == KEY_IDS[0]
+    assert response.headers["x-gateway-attempts"] == "3"
+    assert response.headers["x-gateway-key-id"] in KEY_IDS
     assert_no_secrets(response, gateway)
-    assert upstream.stats()["statuses"] == {"429": 1}
+    assert upstream.stats()["statuses"] == {"429": 3}
+    assert {k: upstream.key_stats(k)["requests"] for k in PROVIDER_KEYS} == {k: 1 for k in PROVIDER_KEYS}
+    keys = gateway.key_usage()
+    assert {keys[k]["status"] for k in KEY_IDS} == {"cooling_down"}
+    assert {keys[k]["cooldown_reason"] for k in KEY_IDS} == {"rate_limited"}
+    # Cooling keys get no traffic: the gateway answers 429 itself, without an upstream request.
+    again = gateway.chat(GOOD)
+    error_of(again, 429, "rate_limit_error", "rate_limit_exceeded")
+    assert again.headers["x-gateway-attempts"] == "0"
+    assert 1 <= int(again.headers["retry-after"]) <= 7
+    assert upstream.stats()["requests"] == 3
 
 
-def test_upstream_429_without_retry_after(gateway, echo_upstream, start_gateway):
-    gw = start_gateway(base_config(echo_upstream.url))
+def test_upstream_429_without_retry_after_uses_the_default_cooldown(start_gateway, echo_upstream):
+    gw = start_gateway(base_config(echo_upstream.url, failover={"rate_limit_cooldown_seconds": 45}))
     echo_upstream.responder = lambda r: (429, {"Content-Type": "application/json"},
                                          b'{"error":{"message":"slow down","type":"requests","param":null,"code":null}}')
     response = gw.chat(GOOD)
     error_of(response, 429, "rate_limit_error", "upstream_rate_limited")
-    assert "retry-after" not in response.headers
+    assert response.headers["retry-after"] == "45"
+    assert len(echo_upstream.requests) == 3
 
 
 @pytest.mark.parametrize("status", [500, 503, 529])
-def test_upstream_5xx_is_502(gateway, upstream, status):
+def test_upstream_5xx_on_every_key_is_502(gateway, upstream, status):
     upstream.patch_config({"faults": {"status": status}})
     response = gateway.chat(GOOD)
     error_of(response, 502, "upstream_error", "upstream_error")
     assert response.headers["x-gateway-provider"] == "mock"
+    assert response.headers["x-gateway-attempts"] == "3"
     assert_no_secrets(response, gateway)
-    assert upstream.stats()["statuses"] == {str(status): 1}
+    assert upstream.stats()["statuses"] == {str(status): 3}
 
 
 def test_upstream_5xx_on_a_stream_request_is_502(gateway, upstream):
     upstream.patch_config({"faults": {"status": 500}})
     response = gateway.chat({**GOOD, "stream": True})
     error_of(response, 502, "upstream_error", "upstream_error")
+    assert response.headers["x-gateway-attempts"] == "3"
 
 
 @pytest.mark.parametrize("status", [401, 403])
-def test_upstream_auth_failure_is_502(gateway, upstream, status):
+def test_upstream_auth_failure_on_every_key_is_502(gateway, upstream, status):
     upstream.patch_config({"faults": {"status": status}})
     response = gateway.chat(GOOD)
     error = error_of(response, 502, "upstream_error", "upstream_auth_failed")
-    assert KEY_IDS[0] in error["message"]  # the key's id, never the key
+    assert response.headers["x-gateway-key-id"] in error["message"]  # the key's id, never the key
+    assert response.headers["x-gateway-attempts"] == "3"
     assert_no_secrets(response, gateway)
+    assert {k["status"] for k in gateway.key_usage().values()} == {"disabled"}
 
 
 def test_key_unknown_to_upstream_is_upstream_auth_failed(start_gateway, upstream):
@@ -270,7 +287,9 @@ def test_upstream_client_errors_are_relayed(gateway, upstream, status):
 
 def test_upstream_unreachable_502(start_gateway, upstream):
     closed = free_port()
-    gateway = start_gateway(base_config(f"http://127.0.0.1:{closed}"))
+    # Penalties short enough, and the breaker off, so each request finds every key again.
+    gateway = start_gateway(base_config(
+        f"http://127.0.0.1:{closed}", failover={"circuit_breaker_seconds": 0, "error_cooldown_seconds": 0.001}))
     for body in (GOOD, {**GOOD, "stream": True}):
         start = time.monotonic()
         response = gateway.chat(body)
@@ -278,6 +297,7 @@ def test_upstream_unreachable_502(start_gateway, upstream):
         error_of(response, 502, "upstream_error", "upstream_unreachable")
         assert str(closed) not in response.text
         assert_no_secrets(response, gateway)
+        assert response.headers["x-gateway-attempts"] == "3"
     # Never reached, so not counted.
     assert gateway.usage()["overview"]["mock"]["total_requests"] == 0
 
@@ -291,20 +311,23 @@ def wait_for_upstream_requests(upstream, count: int, timeout: float = 3.0) -> No
 
 
 def test_upstream_timeout_504(start_gateway, upstream):
-    gateway = start_gateway(base_config(upstream.url, server={"upstream_timeout_seconds": 0.5}))
+    gateway = start_gateway(base_config(
+        upstream.url, server={"upstream_timeout_seconds": 0.5}, failover={"max_attempts": 1, "error_cooldown_seconds": 0.01}))
     upstream.patch_config({"faults": {"latency_ms": 1500}})
     for body in (GOOD, {**GOOD, "stream": True}):
         start = time.monotonic()
         response = gateway.chat(body)
         elapsed = time.monotonic() - start
         error_of(response, 504, "upstream_error", "upstream_timeout")
+        assert response.headers["x-gateway-attempts"] == "1"
         assert 0.4 <= elapsed < 1.3
         assert_no_secrets(response, gateway)
     wait_for_upstream_requests(upstream, 2)
 
 
 def test_upstream_hang_504(start_gateway, upstream):
-    gateway = start_gateway(base_config(upstream.url, server={"upstream_timeout_seconds": 0.5}))
+    gateway = start_gateway(base_config(
+        upstream.url, server={"upstream_timeout_seconds": 0.5}, failover={"max_attempts": 1}))
     upstream.patch_config({"faults": {"hang": True}})
     response = gateway.chat(GOOD)
     error_of(response, 504, "upstream_error", "upstream_timeout")
@@ -334,16 +357,17 @@ def test_client_authorization_never_reaches_upstream(gateway, upstream):
 
 def test_log_holds_no_secret(start_gateway, upstream):
     gateway = start_gateway(base_config(upstream.url, server={"upstream_timeout_seconds": 0.5}))
-    gateway.chat(GOOD)
-    gateway.chat(GOOD, key="wrong")
+    responses = [gateway.chat(GOOD), gateway.chat(GOOD, key="wrong")]
     for faults in ({"status": 401}, {"status": 500}, {"status": 429}, {"latency_ms": 800}, {"cut_after_chunks": 1}):
         upstream.patch_config({"faults": faults})
-        gateway.chat(GOOD)
+        responses.append(gateway.chat(GOOD))
     with new_http_client() as client:
         upstream.patch_config({"faults": {"cut_after_chunks": 2}})
-        client.post(f"{gateway.url}/v1/chat/completions", json={**GOOD, "stream": True}, headers=gateway.headers())
+        responses.append(client.post(
+            f"{gateway.url}/v1/chat/completions", json={**GOOD, "stream": True}, headers=gateway.headers()))
     log = gateway.log()
     for secret in [ACCESS_KEY, SECOND_ACCESS_KEY, *PROVIDER_KEYS]:
         assert secret not in log
-    wait_for_upstream_requests(upstream, 7)
+    # Failover makes several tries per request: their sum is what the mock will have counted.
+    wait_for_upstream_requests(upstream, sum(int(r.headers.get("x-gateway-attempts", "0")) for r in responses))
 

@@ -202,7 +202,8 @@ def test_usage_report_shape(redis_gateway, upstream):
     assert usage["overview"]["mock"] == {
         "total_requests": 1, "total_capacity": 300, "usage_percentage": round(100 / 300, 2), "keys": 3, "available_keys": 3}
     detail = usage["details"]["mock"]
-    assert set(detail) == {"keys", "rate_limits", "current_key", "type"}
+    assert set(detail) == {"keys", "rate_limits", "current_key", "type", "circuit_open_until"}
+    assert detail["circuit_open_until"] is None
     assert detail["type"] == "openai"
     assert detail["current_key"] == KEY_IDS[0]
     assert detail["rate_limits"] == {"max_request_min": 30, "max_request_day": 100, "max_token_min": None, "max_token_day": None}
@@ -219,8 +220,9 @@ def test_usage_report_shape(redis_gateway, upstream):
 def test_usage_report_shape_before_any_request(redis_gateway):
     """Every documented field is present before the first request too, unset ones as null."""
     detail = redis_gateway.usage()["details"]["mock"]
-    assert set(detail) == {"keys", "rate_limits", "current_key", "type"}
+    assert set(detail) == {"keys", "rate_limits", "current_key", "type", "circuit_open_until"}
     assert detail["current_key"] is None
+    assert detail["circuit_open_until"] is None
     for key in KEY_IDS:
         assert detail["keys"][key] == {
             "requests": 0, "usage_percentage": 0,

@@ -4,11 +4,18 @@ import Hummingbird
 import KeyPool
 import Logging
 import NIOCore
-import NIOHTTP1
 
-/// `POST /v1/chat/completions` to OpenAI-compatible upstreams: authenticate, read only what
-/// routing needs, reserve a key (one store round trip), forward the body as it came, relay the
-/// answer, settle the reservation to the reported usage (one more round trip).
+/// `POST /v1/chat/completions`: authenticate, read only what routing needs, then for each
+/// candidate (the model's providers, its fallbacks, or the auto-models in order) reserve a key
+/// (one store round trip), forward, and relay the answer, settling the reservation to the
+/// reported usage (one more round trip).
+///
+/// Failover: an upstream 429, 5xx, 529, timeout or connection failure before any byte reached
+/// the client refunds the reservation and cools the key down for every replica (one round trip,
+/// `UsageStore.fail`), then the request goes to another key of the same candidate, up to
+/// `failover.max_attempts` tries, then to the next candidate. A key the upstream rejects (401,
+/// 402, 403) is disabled for a while the same way. Once the first byte has gone out, nothing is
+/// retried: a broken stream ends with an error event.
 struct ChatProxy: Sendable {
     let state: GatewayState
 
@@ -28,41 +35,48 @@ struct ChatProxy: Sendable {
         // Input tokens are estimated from the body's size (about 4 bytes a token, tools and
         // schemas included since upstreams bill them too); settle corrects it to real usage.
         let promptEstimate = max(1, body.readableBytes / 4)
-        var earliestRetry: Int64?
-        // A candidate whose keys are all busy or cooling down passes the request to the next
-        // one (auto-model and fallbacks); failover after an upstream failure is issue 7's.
+        let policy = running.config.failover
+        var tally = FailoverTally()
         for candidate in candidates {
-            let completion = summary.maxTokens ?? running.config.defaultMaxTokens(for: candidate.provider)
-            let estimate = promptEstimate + completion
-            let reservation: Reservation
-            do {
-                reservation = try await state.store.reserve(candidate.pool, estimatedTokens: estimate)
-            } catch let error as StoreUnavailableError {
-                context.logger.warning("\(error)")
-                throw GatewayError.storeUnavailable()
-            }
-            switch reservation {
-            case .granted(let lease):
+            let defaultMaxTokens = running.config.defaultMaxTokens(for: candidate.provider)
+            let estimate = promptEstimate + (summary.maxTokens ?? defaultMaxTokens)
+            var tried: Set<String> = []
+            while tried.count < policy.maxAttempts {
+                let reservation: Reservation
+                do {
+                    reservation = try await state.store.reserve(candidate.pool, estimatedTokens: estimate, excluding: tried)
+                } catch let error as StoreUnavailableError {
+                    context.logger.warning("\(error)")
+                    throw GatewayError.storeUnavailable().with([ProxyHeaders.attempts: String(tally.attempts)])
+                }
+                guard case .granted(let lease) = reservation else {
+                    if case .refused(let retryAfter, let reason) = reservation {
+                        tally.refused(retryAfterMillis: retryAfter, reason: reason)
+                    }
+                    break  // this candidate has no key to offer: the next one may
+                }
+                tried.insert(lease.keyID)
                 guard let secret = running.secrets[candidate.provider.name]?[lease.keyID] else {
                     // Only possible if the store answered with a key the running config lacks.
                     await settle(lease, release: true, tokens: 0, context: context)
                     throw GatewayError.internalError()
                 }
+                tally.attempted()
                 let attempt = Attempt(
-                    candidate: candidate, lease: lease, secret: secret, summary: summary, attempts: 1,
-                    promptEstimate: promptEstimate, defaultMaxTokens: running.config.defaultMaxTokens(for: candidate.provider),
+                    candidate: candidate, lease: lease, secret: secret, summary: summary, attempts: tally.attempts,
+                    promptEstimate: promptEstimate, defaultMaxTokens: defaultMaxTokens,
                     timeoutSeconds: running.config.server.upstreamTimeoutSeconds)
-                return try await forward(body, attempt, context: context)
-            case .refused(let retryAfter, _):
-                earliestRetry = min(earliestRetry ?? retryAfter, retryAfter)
+                switch try await forward(body, attempt, context: context) {
+                case .answered(let response):
+                    return response
+                case .failed(let failure):
+                    let cost = failure.keyFailure(policy)
+                    tally.failed(failure, cooldownMillis: cost.cooldownMillis)
+                    await penalize(lease, pool: candidate.pool, cost, failure, context: context)
+                }
             }
         }
-        let seconds = max(1, ((earliestRetry ?? 1000) + 999) / 1000)
-        throw GatewayError(
-            .tooManyRequests,
-            "Every key that can serve '\(summary.model)' is at its limit or cooling down; retry in \(seconds) s.",
-            type: "rate_limit_error", code: "rate_limit_exceeded",
-            headers: [.retryAfter: String(seconds), ProxyHeaders.attempts: "0"])
+        throw tally.error(model: summary.model)
     }
 
     /// One try of one key.
@@ -71,6 +85,7 @@ struct ChatProxy: Sendable {
         let lease: Lease
         let secret: String
         let summary: ChatRequestSummary
+        /// This try's number within the request (`x-gateway-attempts`).
         let attempts: Int
         let promptEstimate: Int
         /// The completion-token default for providers that need one (Anthropic's max_tokens).
@@ -81,164 +96,35 @@ struct ChatProxy: Sendable {
             ProxyHeaders.make(
                 provider: candidate.provider.name, model: candidate.model, keyID: lease.keyID, attempts: attempts)
         }
+
+        var provider: String { candidate.provider.name }
     }
 
-    /// The translator for a provider type whose API is not OpenAI's; nil for OpenAI-compatible
-    /// upstreams, whose bodies pass through.
-    static func adapter(for type: ProviderType) -> (any ProviderAdapter)? {
-        switch type {
-        case .openai: nil
-        case .gemini: GeminiAdapter()
-        case .anthropic: AnthropicAdapter()
-        }
+    /// How a try ended: an answer for the client (a success, or an error no other key would
+    /// change), or a failure before any byte reached the client, which another key may mend.
+    enum AttemptResult: Sendable {
+        case answered(Response)
+        case failed(UpstreamFailure)
     }
 
-    private func forward(_ body: ByteBuffer, _ attempt: Attempt, context: GatewayContext) async throws -> Response {
-        let provider = attempt.candidate.provider
-        let adapter = Self.adapter(for: provider.type)
-        var upstream: HTTPClientRequest
-        if let adapter {
-            let translated: UpstreamRequest
-            do throws(GatewayError) {
-                translated = try adapter.request(
-                    body, summary: attempt.summary, upstreamModel: attempt.candidate.upstreamModel,
-                    secret: attempt.secret, defaultMaxTokens: attempt.defaultMaxTokens)
-            } catch {
-                // The request cannot be expressed for this provider: nothing was sent.
-                await settle(attempt.lease, release: true, tokens: 0, context: context)
-                throw error.with(attempt.headers)
-            }
-            upstream = HTTPClientRequest(url: provider.baseURL + translated.path)
-            for (name, value) in translated.headers { upstream.headers.add(name: name, value: value) }
-            upstream.body = .bytes(translated.body)
-        } else {
-            upstream = HTTPClientRequest(url: provider.baseURL + "/chat/completions")
-            upstream.headers.add(name: "Authorization", value: "Bearer \(attempt.secret)")
-            upstream.headers.add(name: "Content-Type", value: "application/json")
-            upstream.body = .bytes(BodyRewriter.rewrite(body, summary: attempt.summary, upstreamModel: attempt.candidate.upstreamModel))
-        }
-        upstream.method = .POST
-        upstream.headers.add(name: "Accept", value: attempt.summary.stream ? "text/event-stream" : "application/json")
-        for (name, value) in provider.headers { upstream.headers.add(name: name, value: value) }
-
-        let response: HTTPClientResponse
+    /// Refunds the try and cools its key down for every replica. A store error is logged: the
+    /// request goes on to the next key either way.
+    private func penalize(
+        _ lease: Lease, pool: KeyPoolDescriptor, _ cost: KeyFailure, _ failure: UpstreamFailure, context: GatewayContext
+    ) async {
+        let what = failure.status.map { "\(failure.kind.rawValue) (\($0))" } ?? failure.kind.rawValue
+        context.logger.warning(
+            "upstream \(failure.provider) key \(failure.keyID) failed: \(what); cooling down \(cost.cooldownMillis) ms")
         do {
-            response = try await state.http.execute(
-                upstream, deadline: .now() + .milliseconds(Int64(attempt.timeoutSeconds * 1000)))
-        } catch {
-            await settle(attempt.lease, release: true, tokens: 0, context: context)
-            context.logger.warning("upstream \(provider.name) unreachable: \(String(describing: type(of: error)))")
-            throw UpstreamFailure.transport(error, provider: provider.name).with(attempt.headers)
-        }
-
-        guard (200..<300).contains(Int(response.status.code)) else {
-            // The upstream refused: neither the request nor its tokens count against the key.
-            let errorBody = (try? await response.body.collect(upTo: Self.maxErrorBodyBytes)) ?? ByteBuffer()
-            await settle(attempt.lease, release: true, tokens: 0, context: context)
-            var headers = attempt.headers
-            if let retry = response.headers.first(name: "retry-after") { headers[.retryAfter] = retry }
-            let status = HTTPResponse.Status(code: Int(response.status.code))
-            if let adapter, UpstreamFailure.relayedStatuses.contains(status.code) {
-                // The provider's own error shape, told in OpenAI's.
-                return adapter.error(status: status, body: errorBody).with(headers).response()
+            if try await state.store.fail(lease, pool: pool, failure: cost) {
+                context.logger.warning("upstream \(failure.provider): every key is failing; circuit breaker open")
             }
-            return UpstreamFailure.status(
-                HTTPResponse.Status(code: Int(response.status.code)), body: errorBody, headers: headers,
-                provider: provider.name, keyID: attempt.lease.keyID, secret: attempt.secret)
-        }
-
-        if attempt.summary.stream {
-            let translator = adapter?.streamTranslator(model: attempt.candidate.model, includeUsage: attempt.summary.includeUsage)
-                ?? StreamRelay(clientWantsUsage: attempt.summary.includeUsage)
-            return stream(response, attempt, translator: translator, channel: context.channel, logger: context.logger)
-        }
-        var answer: ByteBuffer
-        do {
-            answer = try await response.body.collect(upTo: Self.maxUpstreamBodyBytes)
         } catch {
-            // Cut mid-body or too large: the upstream took the request, so it counts.
-            await settle(attempt.lease, release: false, tokens: attempt.lease.reservedTokens, context: context)
-            throw UpstreamFailure.transport(error, provider: provider.name).with(attempt.headers)
+            context.logger.error("recording the failure of \(lease.provider) key \(lease.keyID) failed: \(error)")
         }
-        let usage: TokenUsage?
-        var headers = attempt.headers
-        if let adapter {
-            do throws(GatewayError) {
-                (answer, usage) = try adapter.response(answer, model: attempt.candidate.model)
-            } catch {
-                await settle(attempt.lease, release: false, tokens: attempt.lease.reservedTokens, context: context)
-                context.logger.warning("upstream \(provider.name) answer not understood: \(error.message)")
-                throw GatewayError(
-                    .badGateway, "The upstream provider '\(provider.name)' sent an answer the gateway could not read.",
-                    type: "upstream_error", code: "upstream_invalid_response", headers: attempt.headers)
-            }
-            headers[.contentType] = "application/json"
-        } else {
-            usage = answer.withUnsafeReadableBytes { TokenUsage.of($0).usage }
-            headers[.contentType] = response.headers.first(name: "content-type") ?? "application/json"
-        }
-        let lease = attempt.lease
-        let answerBody = answer
-        // The answer is written first and settled after, so the client never waits on the store.
-        return Response(status: .ok, headers: headers, body: ResponseBody(contentLength: answerBody.readableBytes) { writer in
-            try await writer.write(answerBody)
-            await settle(lease, release: false, tokens: usage?.totalTokens ?? lease.reservedTokens, context: context)
-            try await writer.finish(nil)
-        })
     }
 
-    /// Relays the upstream's events as they arrive (never buffered whole), translated when the
-    /// provider's API is not OpenAI's, then settles from the reported usage; a client that
-    /// leaves stops the upstream request and settles what was sent.
-    private func stream(
-        _ response: HTTPClientResponse, _ attempt: Attempt, translator: any ChatStreamTranslator, channel: any Channel, logger: Logger
-    ) -> Response {
-        var headers = attempt.headers
-        headers[.contentType] = "text/event-stream"
-        headers[.cacheControl] = "no-cache"
-        headers[ProxyHeaders.accelBuffering] = "no"
-        let store = state.store
-        return Response(status: .ok, headers: headers, body: ResponseBody { writer in
-            var translator = translator
-            // An error the provider reported inside its stream; the rest of the stream is skipped.
-            var reported: GatewayError?
-            let outcome = await StreamPump.run(upstream: response.body, channel: channel) { chunk in
-                guard reported == nil else { return }
-                let out: ByteBuffer
-                do throws(GatewayError) {
-                    out = try translator.feed(chunk)
-                } catch {
-                    reported = error
-                    return
-                }
-                if out.readableBytes > 0 { try await writer.write(out) }
-            }
-            let provider = attempt.candidate.provider.name
-            switch (outcome, reported) {
-            case (.clientGone, _):
-                break
-            case (.finished, nil):
-                let tail = translator.finish()
-                if tail.readableBytes > 0 { try? await writer.write(tail) }
-                try? await writer.finish(nil)
-            case (_, let reported?):
-                logger.warning("upstream \(provider) reported an error in its stream: \(reported.message)")
-                try? await writer.write(StreamPump.errorEvent(reported))
-                try? await writer.finish(nil)
-            case (.upstreamFailed, nil):
-                logger.warning("upstream \(provider) stream broke after \(translator.dataEvents) events")
-                try? await writer.write(StreamPump.errorEvent(provider: provider))
-                try? await writer.finish(nil)
-            }
-            // Tokens as reported; without a usage chunk, the prompt estimate plus one token per
-            // event delivered.
-            let tokens = translator.usage?.totalTokens ?? (attempt.promptEstimate + translator.dataEvents)
-            await Self.settle(store: store, attempt.lease, release: false, tokens: tokens, logger: logger)
-            if outcome == .clientGone { throw StreamPump.ClientGone() }
-        })
-    }
-
-    private func settle(_ lease: Lease, release: Bool, tokens: Int, context: GatewayContext) async {
+    func settle(_ lease: Lease, release: Bool, tokens: Int, context: GatewayContext) async {
         await Self.settle(store: state.store, lease, release: release, tokens: tokens, logger: context.logger)
     }
 

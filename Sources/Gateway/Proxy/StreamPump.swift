@@ -22,7 +22,7 @@ enum StreamPump {
     private struct UpstreamBroke: Error {}
 
     static func run(
-        upstream: HTTPClientResponse.Body,
+        upstream: UpstreamChunks,
         channel: any Channel,
         deliver: (ByteBuffer) async throws -> Void
     ) async -> Outcome {
@@ -34,7 +34,7 @@ enum StreamPump {
         let outcome = await withTaskGroup(of: Void.self) { group -> Outcome in
             group.addTask {
                 do {
-                    for try await chunk in upstream { continuation.yield(chunk) }
+                    while let chunk = try await upstream.next() { continuation.yield(chunk) }
                     continuation.finish()
                 } catch {
                     continuation.finish(throwing: UpstreamBroke())

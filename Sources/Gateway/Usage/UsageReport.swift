@@ -16,7 +16,8 @@ struct UsageReport: Encodable {
         /// `total_requests` as a percentage of `total_capacity` (null when unlimited).
         let usagePercentage: Double?
         let keys: Int
-        /// Keys not cooling down and with room in every window now.
+        /// Keys not cooling down and with room in every window now (none while the provider's
+        /// circuit breaker is open).
         let availableKeys: Int
 
         enum CodingKeys: String, CodingKey {
@@ -53,7 +54,9 @@ struct UsageReport: Encodable {
         /// `max_token_day`, else the day's request count.
         let usagePercentage: Double
         let rateLimitWindows: Windows
-        /// `active`, `cooling_down` (a cooldown is running) or `limited` (a window is full).
+        /// `active`, `cooling_down` (a cooldown is running), `disabled` (the upstream rejected
+        /// the key: 401, 402 or 403; it gets no traffic until `cooldown_until`) or `limited`
+        /// (a window is full).
         let status: String
         let cooldownUntil: String?
         let cooldownReason: String?
@@ -106,8 +109,13 @@ struct UsageReport: Encodable {
         let rateLimits: RateLimits
         let currentKey: String?
         let type: String
+        /// Set while the provider's circuit breaker is open (every key failed recently): no
+        /// request goes to it until then.
+        let circuitOpenUntil: String?
 
-        enum CodingKeys: String, CodingKey { case keys, rateLimits = "rate_limits", currentKey = "current_key", type }
+        enum CodingKeys: String, CodingKey {
+            case keys, rateLimits = "rate_limits", currentKey = "current_key", type, circuitOpenUntil = "circuit_open_until"
+        }
 
         func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
@@ -115,6 +123,7 @@ struct UsageReport: Encodable {
             try container.encode(rateLimits, forKey: .rateLimits)
             try container.encode(currentKey, forKey: .currentKey)
             try container.encode(type, forKey: .type)
+            try container.encode(circuitOpenUntil, forKey: .circuitOpenUntil)
         }
     }
 
@@ -132,7 +141,8 @@ struct UsageReport: Encodable {
             for key in provider.keys {
                 let cooling = (key.cooldownUntilMillis ?? 0) > nowMillis
                 let full = Self.isFull(key)
-                let status = cooling ? "cooling_down" : full ? "limited" : "active"
+                let disabled = cooling && key.cooldownReason == UpstreamFailure.Kind.keyRejected.rawValue
+                let status = disabled ? "disabled" : cooling ? "cooling_down" : full ? "limited" : "active"
                 if status == "active" { available += 1 }
                 keys[key.id] = Key(
                     requests: key.requestsDay,
@@ -145,6 +155,7 @@ struct UsageReport: Encodable {
                     cooldownReason: cooling ? key.cooldownReason : nil,
                     totalRequests: key.totalRequests, totalTokens: key.totalTokens)
             }
+            if (provider.circuitOpenUntilMillis ?? 0) > nowMillis { available = 0 }
             let requests = provider.keys.reduce(0) { $0 + $1.requestsDay }
             let capacity = limits.requestsPerDay.map { $0 * provider.keys.count }
             overview[provider.provider] = Overview(
@@ -157,7 +168,8 @@ struct UsageReport: Encodable {
                     maxRequestMin: limits.requestsPerMinute, maxRequestDay: limits.requestsPerDay,
                     maxTokenMin: limits.tokensPerMinute, maxTokenDay: limits.tokensPerDay),
                 currentKey: provider.currentKeyID,
-                type: config?.type.rawValue ?? "openai")
+                type: config?.type.rawValue ?? "openai",
+                circuitOpenUntil: provider.circuitOpenUntilMillis.flatMap { $0 > nowMillis ? Self.iso8601($0) : nil })
         }
         self.overview = overview
         self.details = details

@@ -3,7 +3,7 @@ import Foundation
 extension ConfigParser {
     static let topLevelFields = [
         "access_key", "access_keys", "model_usage_gap_percentage", "auto-models", "auto_models",
-        "fallbacks", "redis", "daily_reset_timezone", "default_max_tokens", "server", "provider_keys",
+        "fallbacks", "redis", "daily_reset_timezone", "default_max_tokens", "server", "failover", "provider_keys",
     ]
 
     /// Reads the top-level object. The result is meaningful only when `problems` stays empty.
@@ -41,6 +41,7 @@ extension ConfigParser {
 
         let defaultMaxTokens = positiveInteger(root["default_max_tokens"], at: "default_max_tokens") ?? 1024
         let server = serverConfig(root["server"])
+        let failover = failoverConfig(root["failover"])
         let (providers, providersComplete) = providers(root["provider_keys"])
 
         // A name no entry serves would fail at request time, long after the edit; but when an
@@ -60,7 +61,7 @@ extension ConfigParser {
         return GatewayConfig(
             accessKeys: accessKeys, usageGapPercentage: gap, autoModels: autoModels, fallbacks: fallbacks,
             redisURL: redisURL, dailyResetTimeZone: timeZone, defaultMaxTokens: defaultMaxTokens,
-            providers: providers, server: server, hash: hash)
+            providers: providers, server: server, failover: failover, hash: hash)
     }
 
     /// `access_key` (the seed's single key) and `access_keys`, combined; at least one in all.

@@ -22,6 +22,7 @@ public struct GatewayConfig: Sendable, Equatable {
     public var defaultMaxTokens: Int
     public var providers: [ProviderConfig]
     public var server: ServerConfig
+    public var failover: FailoverConfig
     /// First 16 hex digits of the SHA-256 of the file's bytes, shown in /health so operators
     /// can tell which config each replica runs.
     public var hash: String
@@ -30,7 +31,8 @@ public struct GatewayConfig: Sendable, Equatable {
         accessKeys: [String], usageGapPercentage: Double = 5, autoModels: [String] = [],
         fallbacks: [String: [String]] = [:], redisURL: String? = nil,
         dailyResetTimeZone: TimeZone = GatewayConfig.utc, defaultMaxTokens: Int = 1024,
-        providers: [ProviderConfig], server: ServerConfig = ServerConfig(), hash: String = ""
+        providers: [ProviderConfig], server: ServerConfig = ServerConfig(),
+        failover: FailoverConfig = FailoverConfig(), hash: String = ""
     ) {
         self.accessKeys = accessKeys
         self.usageGapPercentage = usageGapPercentage
@@ -41,6 +43,7 @@ public struct GatewayConfig: Sendable, Equatable {
         self.defaultMaxTokens = defaultMaxTokens
         self.providers = providers
         self.server = server
+        self.failover = failover
         self.hash = hash
     }
 

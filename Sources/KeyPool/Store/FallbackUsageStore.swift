@@ -49,13 +49,19 @@ public final class FallbackUsageStore: UsageStore {
         }
     }
 
-    public func cooldown(provider: String, keyID: String, untilMillis: Int64, reason: String) async throws {
-        // The per-replica store learns of every cooldown, so an outage starts from what is known.
-        try await fallback.cooldown(provider: provider, keyID: keyID, untilMillis: untilMillis, reason: reason)
+    public func fail(_ lease: Lease, pool: KeyPoolDescriptor, failure: KeyFailure) async throws -> Bool {
+        if fallbackLeases.withLock({ $0.remove(lease) }) != nil {
+            return try await fallback.fail(lease, pool: pool, failure: failure)
+        }
+        // The per-replica store learns of every cooldown (not the refund: the lease is not its
+        // own), so an outage starts from what is known.
+        fallback.noteCooldown(
+            provider: lease.provider, keyID: lease.keyID, cooldownMillis: failure.cooldownMillis, reason: failure.reason)
         do {
-            try await primary.cooldown(provider: provider, keyID: keyID, untilMillis: untilMillis, reason: reason)
+            return try await primary.fail(lease, pool: pool, failure: failure)
         } catch let error as RedisError where error.isConnectionError {
             guard mode == .failOpen else { throw StoreUnavailableError(underlying: error) }
+            return false
         }
     }
 

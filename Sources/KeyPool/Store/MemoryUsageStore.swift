@@ -16,6 +16,8 @@ public final class MemoryUsageStore: UsageStore {
         var current: String?
         var cooldowns: [String: (until: Int64, reason: String)] = [:]
         var keys: [String: KeyState] = [:]
+        /// When the circuit breaker closes (ms); in the past = closed.
+        var breakerUntil: Int64 = 0
     }
 
     private struct KeyState {
@@ -28,6 +30,8 @@ public final class MemoryUsageStore: UsageStore {
         var tokensDay = 0
         var totalRequests = 0
         var totalTokens = 0
+        /// The last breaker-counted failure (ms); 0 once the key answers again.
+        var lastFailure: Int64 = 0
 
         /// Drops seconds that left the window, keeping the totals equal to the buckets' sum.
         mutating func expire(now second: Int64, day today: Int64) {
@@ -55,6 +59,23 @@ public final class MemoryUsageStore: UsageStore {
             tokensDay += tokens
             totalRequests += 1
         }
+
+        /// Corrects the lease's bucket and day, mirroring the Redis settle script.
+        mutating func correct(_ lease: Lease, requests: Int, tokens: Int, settledTokens: Int) {
+            if var bucket = buckets[lease.second] {
+                bucket.requests += requests
+                bucket.tokens += tokens
+                buckets[lease.second] = bucket
+                requestsMinute += requests
+                tokensMinute += tokens
+            }
+            if day == lease.day {
+                requestsDay += requests
+                tokensDay += tokens
+            }
+            totalRequests += requests
+            totalTokens += settledTokens
+        }
     }
 
     public func reserve(_ pool: KeyPoolDescriptor, estimatedTokens: Int, excluding: Set<String>) async throws -> Reservation {
@@ -66,6 +87,9 @@ public final class MemoryUsageStore: UsageStore {
             var provider = providers.removeValue(forKey: pool.provider) ?? ProviderState()
             defer { providers[pool.provider] = provider }
             provider.cooldowns = provider.cooldowns.filter { $0.value.until > now }
+            if provider.breakerUntil > now {
+                return .refused(retryAfterMillis: provider.breakerUntil - now, reason: .circuitOpen)
+            }
 
             var best: Int?
             var bestUsage = 0.0
@@ -107,39 +131,56 @@ public final class MemoryUsageStore: UsageStore {
     }
 
     public func settle(_ lease: Lease, actualTokens: Int) async throws {
-        adjust(lease, requests: 0, tokens: actualTokens - lease.reservedTokens, settledTokens: actualTokens)
-    }
-
-    public func release(_ lease: Lease) async throws {
-        adjust(lease, requests: -1, tokens: -lease.reservedTokens, settledTokens: 0)
-    }
-
-    /// Corrects the lease's bucket and day, mirroring the Redis settle script.
-    private func adjust(_ lease: Lease, requests: Int, tokens: Int, settledTokens: Int) {
         state.withLock { providers in
             guard var keyState = providers[lease.provider]?.keys[lease.keyID] else { return }
-            if var bucket = keyState.buckets[lease.second] {
-                bucket.requests += requests
-                bucket.tokens += tokens
-                keyState.buckets[lease.second] = bucket
-                keyState.requestsMinute += requests
-                keyState.tokensMinute += tokens
-            }
-            if keyState.day == lease.day {
-                keyState.requestsDay += requests
-                keyState.tokensDay += tokens
-            }
-            keyState.totalRequests += requests
-            keyState.totalTokens += settledTokens
+            keyState.correct(lease, requests: 0, tokens: actualTokens - lease.reservedTokens, settledTokens: actualTokens)
+            // An answer clears the key's failure mark, as the Redis settle script does.
+            keyState.lastFailure = 0
             providers[lease.provider]?.keys[lease.keyID] = keyState
         }
     }
 
-    public func cooldown(provider: String, keyID: String, untilMillis: Int64, reason: String) async throws {
+    public func release(_ lease: Lease) async throws {
         state.withLock { providers in
-            if let existing = providers[provider]?.cooldowns[keyID], existing.until >= untilMillis { return }
-            providers[provider, default: ProviderState()].cooldowns[keyID] = (untilMillis, reason)
+            guard var keyState = providers[lease.provider]?.keys[lease.keyID] else { return }
+            keyState.correct(lease, requests: -1, tokens: -lease.reservedTokens, settledTokens: 0)
+            providers[lease.provider]?.keys[lease.keyID] = keyState
         }
+    }
+
+    public func fail(_ lease: Lease, pool: KeyPoolDescriptor, failure: KeyFailure) async throws -> Bool {
+        let now = clock.nowMillis()
+        return state.withLock { providers in
+            var provider = providers.removeValue(forKey: lease.provider) ?? ProviderState()
+            defer { providers[lease.provider] = provider }
+            provider.keys[lease.keyID]?.correct(lease, requests: -1, tokens: -lease.reservedTokens, settledTokens: 0)
+            Self.extendCooldown(&provider, lease.keyID, until: now + failure.cooldownMillis, reason: failure.reason)
+            guard let breaker = failure.breaker else { return false }
+            provider.keys[lease.keyID, default: KeyState()].lastFailure = now
+            let allFailing = pool.keyIDs.allSatisfy { id in
+                let failed = provider.keys[id]?.lastFailure ?? 0
+                return (failed > 0 && failed >= now - breaker.windowMillis) || (provider.cooldowns[id]?.until ?? 0) > now
+            }
+            guard allFailing else { return false }
+            let wasOpen = provider.breakerUntil > now
+            provider.breakerUntil = max(provider.breakerUntil, now + breaker.openMillis)
+            return !wasOpen
+        }
+    }
+
+    /// Records a cooldown another store decided (`FallbackUsageStore` mirrors the shared store's
+    /// cooldowns here), from this store's clock, so an outage starts from what is known.
+    public func noteCooldown(provider: String, keyID: String, cooldownMillis: Int64, reason: String) {
+        let now = clock.nowMillis()
+        state.withLock { providers in
+            Self.extendCooldown(&providers[provider, default: ProviderState()], keyID, until: now + cooldownMillis, reason: reason)
+        }
+    }
+
+    /// A cooldown is extended, never shortened, so a short 5xx penalty cannot cut a 429's wait.
+    private static func extendCooldown(_ provider: inout ProviderState, _ keyID: String, until: Int64, reason: String) {
+        if let existing = provider.cooldowns[keyID], existing.until >= until { return }
+        provider.cooldowns[keyID] = (until, reason)
     }
 
     public func snapshot(_ pools: [KeyPoolDescriptor]) async throws -> [ProviderUsage] {
@@ -162,7 +203,9 @@ public final class MemoryUsageStore: UsageStore {
                         cooldownUntilMillis: cooldown?.until, cooldownReason: cooldown?.reason)
                 }
                 providers[pool.provider] = provider
-                return ProviderUsage(provider: pool.provider, currentKeyID: provider.current, keys: keys)
+                return ProviderUsage(
+                    provider: pool.provider, currentKeyID: provider.current, keys: keys,
+                    circuitOpenUntilMillis: provider.breakerUntil > now ? provider.breakerUntil : nil)
             }
         }
     }

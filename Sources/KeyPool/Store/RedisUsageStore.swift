@@ -81,11 +81,23 @@ public final class RedisUsageStore: UsageStore {
         ).checked()
     }
 
-    public func cooldown(provider: String, keyID: String, untilMillis: Int64, reason: String) async throws {
-        _ = try await redis.evalSHA(
-            UsageScripts.cooldown, keys: [Keys.state(provider)],
-            arguments: [keyID, String(untilMillis), reason]
+    public func fail(_ lease: Lease, pool: KeyPoolDescriptor, failure: KeyFailure) async throws -> Bool {
+        var arguments = RedisCommand()
+        arguments.appendPacked(timeHeader(pool.timeZone) + [
+            Double(lease.second), Double(lease.day), Double(lease.reservedTokens), Double(failure.cooldownMillis),
+            Double(failure.breaker?.windowMillis ?? 0), Double(failure.breaker?.openMillis ?? 0),
+            Double(pool.keyIDs.count),
+        ])
+        arguments.append(lease.keyID)
+        arguments.append(Self.bucketDelta(tokens: -lease.reservedTokens, requests: -1))
+        arguments.append(failure.reason)
+        for id in pool.keyIDs { arguments.append(id) }
+        let reply = try await redis.evalSHA(
+            UsageScripts.fail,
+            keys: [Keys.state(lease.provider), Keys.buckets(lease.provider, lease.keyID)],
+            arguments: arguments
         ).checked()
+        return reply.int == 1
     }
 
     public func snapshot(_ pools: [KeyPoolDescriptor]) async throws -> [ProviderUsage] {
@@ -95,13 +107,14 @@ public final class RedisUsageStore: UsageStore {
             arguments.appendPacked(timeHeader(pool.timeZone) + [Double(pool.keyIDs.count)])
             for id in pool.keyIDs { arguments.append(id) }
             let reply = try await redis.evalSHA(UsageScripts.snapshot, keys: Keys.all(pool), arguments: arguments).checked()
-            guard let items = reply.array, items.count == 1 + 8 * pool.keyIDs.count else {
+            guard let items = reply.array, items.count == 2 + 8 * pool.keyIDs.count else {
                 throw RedisError(.server, "unexpected snapshot reply \(reply)")
             }
             let current = items[0].string.flatMap { $0.isEmpty ? nil : $0 }
+            let breaker = items[1].int ?? 0
             var usages: [ProviderUsage.KeyUsage] = []
             for (index, id) in pool.keyIDs.enumerated() {
-                let base = 1 + index * 8
+                let base = 2 + index * 8
                 func int(_ offset: Int) -> Int { Int(items[base + offset].int ?? 0) }
                 let until = items[base + 6].int ?? 0
                 usages.append(ProviderUsage.KeyUsage(
@@ -111,7 +124,9 @@ public final class RedisUsageStore: UsageStore {
                     cooldownUntilMillis: until > 0 ? until : nil,
                     cooldownReason: until > 0 ? items[base + 7].string : nil))
             }
-            result.append(ProviderUsage(provider: pool.provider, currentKeyID: current, keys: usages))
+            result.append(ProviderUsage(
+                provider: pool.provider, currentKeyID: current, keys: usages,
+                circuitOpenUntilMillis: breaker > 0 ? breaker : nil))
         }
         return result
     }

@@ -3,9 +3,11 @@
 /// Layout (every key of a provider carries the hash tag `{provider}`, so each script touches one
 /// slot and runs unchanged on Redis Cluster; every key a script touches is passed in KEYS):
 /// - `gw:{p}:w`        hash, the provider's hot state, read by reserve with ONE HMGET whatever the
-///                     key count: `cur` (the usage-gap rule's current key id), and per key id one
-///                     field holding its state packed as nine little-endian doubles (see `STATE`)
-///                     plus `<id>:cr`, the reason of its cooldown.
+///                     key count: `cur` (the usage-gap rule's current key id), `brk` (when the
+///                     provider's circuit breaker closes, ms; absent or past = closed), and per key
+///                     id one field holding its state packed as ten little-endian doubles (see
+///                     `STATE`; states written before the tenth existed have nine and read it as
+///                     0) plus `<id>:cr`, the reason of its cooldown.
 /// - `gw:{p}:k:<id>`   hash per key: the minute window's buckets, one field per second holding
 ///                     tokens * 2^20 + requests. Only touched to record a reservation, to settle
 ///                     it and to expire old seconds.
@@ -25,7 +27,10 @@ enum UsageScripts {
     /// next offset change (epoch s, 0 = none), offset after it, then script-specific doubles.
     /// `header(n)` unpacks the first n doubles.
     static let prelude = #"""
-        local STATE = '<ddddddddd'   -- b, R, T, D, dr, dt, cu, q, k
+        -- b, R, T, D, dr, dt, cu, q, tok: the hot path unpacks these nine only. FULL adds f, the
+        -- time of the key's last breaker-counted failure (0 = none since its last success).
+        local STATE = '<ddddddddd'
+        local FULL = '<dddddddddd'
         local W = KEYS[1]
         local BUCKET_TTL = 120
         local STATE_TTL = 2592000
@@ -48,9 +53,10 @@ enum UsageScripts {
 
         -- A key's state from its packed field (absent: all zero).
         local function decode(id, h, packed)
-          local k = {id = id, h = h, b = 0, R = 0, T = 0, D = 0, dr = 0, dt = 0, cu = 0, q = 0, tok = 0}
+          local k = {id = id, h = h, b = 0, R = 0, T = 0, D = 0, dr = 0, dt = 0, cu = 0, q = 0, tok = 0, f = 0}
           if packed then
             k.b, k.R, k.T, k.D, k.dr, k.dt, k.cu, k.q, k.tok = struct.unpack(STATE, packed)
+            if #packed >= 80 then k.f = struct.unpack('<d', packed, 73) end
           end
           -- A new day starts from zero; the first request of it refreshes the hash's TTL.
           if k.D ~= day then k.D, k.dr, k.dt, k.newDay = day, 0, 0, true end
@@ -58,7 +64,7 @@ enum UsageScripts {
         end
 
         local function encode(k)
-          return struct.pack(STATE, k.b, k.R, k.T, k.D, k.dr, k.dt, k.cu, k.q, k.tok)
+          return struct.pack(FULL, k.b, k.R, k.T, k.D, k.dr, k.dt, k.cu, k.q, k.tok, k.f)
         end
 
         -- Expires the seconds of key k that left the window; true when k changed.
@@ -90,8 +96,11 @@ enum UsageScripts {
     /// Returns {1, key index (1-based), second, day} or {0, retry-after ms, reason}.
     static let reserve = RedisScript(prelude + "\n" + #"""
         local _, _, _, _, gap, est, rpm, tpm, rpd, tpd, n = struct.unpack('<ddddddddddd', ARGV[1])
-        local v = redis.call('HMGET', W, 'cur', unpack(ARGV, 3, n + 2))
+        local v = redis.call('HMGET', W, 'cur', 'brk', unpack(ARGV, 3, n + 2))
         local cur = v[1]
+        -- An open circuit breaker refuses before any key is looked at.
+        local brk = tonumber(v[2] or '0')
+        if brk > now then return {0, brk - now, 'circuit_open'} end
         local excluded = {}
         for i = n + 3, #ARGV do excluded[ARGV[i]] = true end
         local out = {}
@@ -105,10 +114,10 @@ enum UsageScripts {
           if not excluded[id] then
             anyIncluded = true
             local b, R, T, D, dr, dt, cu = 0, 0, 0, day, 0, 0, 0
-            if v[i + 1] then b, R, T, D, dr, dt, cu = struct.unpack(STATE, v[i + 1]) end
+            if v[i + 2] then b, R, T, D, dr, dt, cu = struct.unpack(STATE, v[i + 2]) end
             if D ~= day then dr, dt = 0, 0 end
             if b > 0 and b < lo then
-              local k = decode(id, KEYS[i + 1], v[i + 1])
+              local k = decode(id, KEYS[i + 1], v[i + 2])
               window(k)
               R, T = k.R, k.T
               out[#out + 1] = id; out[#out + 1] = encode(k)
@@ -134,7 +143,7 @@ enum UsageScripts {
           local nextDay = ((day + 1) * 86400 - off) * 1000
           local retry = nil
           for i = 1, n do
-            local k = decode(ARGV[i + 2], KEYS[i + 1], v[i + 1])
+            local k = decode(ARGV[i + 2], KEYS[i + 1], v[i + 2])
             if not excluded[k.id] then
               window(k)
               local freeAt = now
@@ -178,7 +187,7 @@ enum UsageScripts {
         local id, h = ARGV[chosen + 2], KEYS[chosen + 1]
         if id ~= cur then out[#out + 1] = 'cur'; out[#out + 1] = id end
         -- Re-read the chosen key from `out` if it was just expired, else from the HMGET.
-        local packed = v[chosen + 1]
+        local packed = v[chosen + 2]
         for j = 1, #out - 1, 2 do if out[j] == id then packed = out[j + 1] end end
         local k = decode(id, h, packed)
 
@@ -199,16 +208,18 @@ enum UsageScripts {
         """#)
 
     /// KEYS: provider hash, the key's bucket hash. ARGV: id, lease second, lease day, reserved
-    /// tokens, actual tokens, release (1/0), bucket delta (tokens * 2^20 + requests, as text). Needs no clock: a bucket still stored is corrected
+    /// tokens, actual tokens, release (1/0), bucket delta (tokens * 2^20 + requests, as text). A
+    /// settle (not a release) clears the key's failure mark. Needs no clock: a bucket still stored is corrected
     /// together with its total (the totals are the sum of stored buckets, whether or not a bucket
     /// already left the window); a bucket already expired no longer counts and is left alone. The
     /// day totals are corrected only while the key still counts the lease's day.
     static let settle = RedisScript(#"""
-        local STATE = '<ddddddddd'
         local W, h, id = KEYS[1], KEYS[2], ARGV[1]
         local packed = redis.call('HGET', W, id)
         if not packed then return 0 end
-        local b, R, T, D, dr, dt, cu, q, tok = struct.unpack(STATE, packed)
+        local b, R, T, D, dr, dt, cu, q, tok = struct.unpack('<ddddddddd', packed)
+        local f = 0
+        if #packed >= 80 then f = struct.unpack('<d', packed, 73) end
         local release = ARGV[6] == '1'
         local reserved, actual = tonumber(ARGV[4]), tonumber(ARGV[5])
         local dT, dR = actual - reserved, 0
@@ -219,28 +230,31 @@ enum UsageScripts {
         end
         if D == tonumber(ARGV[3]) then dr, dt = dr + dR, dt + dT end
         q = q + dR
-        if not release then tok = tok + actual end
-        redis.call('HSET', W, id, struct.pack(STATE, b, R, T, D, dr, dt, cu, q, tok))
+        -- An answer clears the key's failure mark: the provider is not failing on this key.
+        if not release then tok, f = tok + actual, 0 end
+        redis.call('HSET', W, id, struct.pack('<dddddddddd', b, R, T, D, dr, dt, cu, q, tok, f))
         return 1
         """#)
 
     /// KEYS: provider hash, then one bucket hash per key. ARGV[1]: header + key count n;
-    /// ARGV[2..n+1]: the ids. Returns {cur or '', then per key: R, T, dr, dt, requests, tokens,
-    /// cooldown until, reason}; expires stale seconds on the way, like a reserve.
+    /// ARGV[2..n+1]: the ids. Returns {cur or '', breaker open until (0 = closed), then per key:
+    /// R, T, dr, dt, requests, tokens, cooldown until, reason}; expires stale seconds on the way, like a reserve.
     static let snapshot = RedisScript(prelude + "\n" + #"""
         local _, _, _, _, n = struct.unpack('<ddddd', ARGV[1])
-        local fields = {'cur'}
+        local fields = {'cur', 'brk'}
         for i = 1, n do
           fields[#fields + 1] = ARGV[i + 1]
           fields[#fields + 1] = ARGV[i + 1] .. ':cr'
         end
         local v = redis.call('HMGET', W, unpack(fields))
-        local out, reply = {}, {v[1] or ''}
+        local brk = tonumber(v[2] or '0')
+        if brk <= now then brk = 0 end
+        local out, reply = {}, {v[1] or '', brk}
         for i = 1, n do
-          local k = decode(ARGV[i + 1], KEYS[i + 1], v[2 * i])
+          local k = decode(ARGV[i + 1], KEYS[i + 1], v[2 * i + 1])
           if window(k) then out[#out + 1] = k.id; out[#out + 1] = encode(k) end
           local untilms, reason = 0, ''
-          if k.cu > now then untilms, reason = k.cu, v[2 * i + 1] or '' end
+          if k.cu > now then untilms, reason = k.cu, v[2 * i + 2] or '' end
           local r = #reply
           reply[r + 1] = k.R; reply[r + 2] = k.T; reply[r + 3] = k.dr; reply[r + 4] = k.dt
           reply[r + 5] = k.q; reply[r + 6] = k.tok; reply[r + 7] = untilms; reply[r + 8] = reason
@@ -249,20 +263,58 @@ enum UsageScripts {
         return reply
         """#)
 
-    /// KEYS: provider hash. ARGV: id, until ms, reason. Extends a cooldown, never shortens it, so
-    /// a short 5xx penalty from one replica cannot cut a 429's Retry-After from another.
-    static let cooldown = RedisScript(#"""
-        local STATE = '<ddddddddd'
-        local id, untilms = ARGV[1], tonumber(ARGV[2])
-        local packed = redis.call('HGET', KEYS[1], id)
-        local b, R, T, D, dr, dt, cu, q, tok = 0, 0, 0, 0, 0, 0, 0, 0, 0
-        if packed then b, R, T, D, dr, dt, cu, q, tok = struct.unpack(STATE, packed) end
-        if cu >= untilms then return 0 end
-        redis.call('HSET', KEYS[1], id, struct.pack(STATE, b, R, T, D, dr, dt, untilms, q, tok), id .. ':cr', ARGV[3])
+    /// KEYS: provider hash, the lease key's bucket hash. ARGV[1]: header + lease second, lease day,
+    /// reserved tokens, cooldown ms, breaker window ms (0 = the failure does not count toward the
+    /// breaker), breaker open ms, key count n; ARGV[2]: the lease's key id; ARGV[3]: the bucket
+    /// delta of a release (as text); ARGV[4]: the cooldown reason; ARGV[5..n+4]: the pool's ids.
+    /// Refunds the lease as a release does, extends (never shortens) the key's cooldown, and for
+    /// breaker-counted failures marks the key failing and opens the breaker when every key of the
+    /// pool is failing or cooling down. Returns 1 when this call opened the breaker, else 0.
+    static let fail = RedisScript(prelude + "\n" + #"""
+        local _, _, _, _, lsec, lday, reserved, cool, bwin, bopen, n = struct.unpack('<ddddddddddd', ARGV[1])
+        local id, h = ARGV[2], KEYS[2]
+        local packed = redis.call('HGET', W, id)
+        local b, R, T, D, dr, dt, cu, q, tok, f = 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+        if packed then
+          b, R, T, D, dr, dt, cu, q, tok = struct.unpack(STATE, packed)
+          if #packed >= 80 then f = struct.unpack('<d', packed, 73) end
+          -- The refund, exactly as the settle script releases.
+          if redis.call('HEXISTS', h, lsec) == 1 then
+            redis.call('HINCRBY', h, lsec, ARGV[3])
+            R, T = R - 1, T - reserved
+          end
+          if D == lday then dr, dt = dr - 1, dt - reserved end
+          q = q - 1
+        end
+        local fields = {}
+        local untilms = now + cool
+        if untilms > cu then
+          cu = untilms
+          fields[#fields + 1] = id .. ':cr'; fields[#fields + 1] = ARGV[4]
+        end
+        if bwin > 0 then f = now end
+        redis.call('HSET', W, id, struct.pack(FULL, b, R, T, D, dr, dt, cu, q, tok, f), unpack(fields))
         -- The provider hash must outlive the cooldown, however long a key is disabled for.
-        local t = redis.call('TIME')
-        local need = math.max(2592000, math.ceil(untilms / 1000 - tonumber(t[1])) + 60)
-        if redis.call('TTL', KEYS[1]) < need then redis.call('EXPIRE', KEYS[1], need) end
+        local need = math.max(STATE_TTL, math.ceil((cu - now) / 1000) + 60)
+        if redis.call('TTL', W) < need then redis.call('EXPIRE', W, need) end
+        if bwin == 0 then return 0 end
+
+        -- The breaker: is every key of the pool failing (a recent counted failure, no success
+        -- since) or cooling down?
+        local v = redis.call('HMGET', W, 'brk', unpack(ARGV, 5, n + 4))
+        for i = 1, n do
+          if ARGV[i + 4] ~= id then
+            local p = v[i + 1]
+            if not p then return 0 end
+            local _, _, _, _, _, _, kcu = struct.unpack(STATE, p)
+            local kf = 0
+            if #p >= 80 then kf = struct.unpack('<d', p, 73) end
+            if not ((kf > 0 and kf >= now - bwin) or kcu > now) then return 0 end
+          end
+        end
+        local brk = tonumber(v[1] or '0')
+        if now + bopen > brk then redis.call('HSET', W, 'brk', now + bopen) end
+        if brk > now then return 0 end
         return 1
         """#)
 }

@@ -15,9 +15,6 @@ public protocol UsageStore: Sendable {
     /// Refunds a reservation the upstream never accepted: neither the request nor its tokens count.
     func release(_ lease: Lease) async throws
 
-    /// Keeps a key out of selection until `until` (milliseconds since 1970), for every replica.
-    func cooldown(provider: String, keyID: String, untilMillis: Int64, reason: String) async throws
-
     /// After an upstream failure, in one step for every replica: refunds `lease` as `release`
     /// does, keeps its key out of selection for `failure.cooldownMillis` from the store's clock,
     /// and, for breaker-counted failures, marks the key failing and opens the provider's circuit
@@ -30,12 +27,6 @@ public protocol UsageStore: Sendable {
 }
 
 extension UsageStore {
-    // Placeholder until both stores implement `fail` (replaced in the same change).
-    public func fail(_ lease: Lease, pool: KeyPoolDescriptor, failure: KeyFailure) async throws -> Bool {
-        try await release(lease)
-        return false
-    }
-
     public func reserve(_ pool: KeyPoolDescriptor, estimatedTokens: Int) async throws -> Reservation {
         try await reserve(pool, estimatedTokens: estimatedTokens, excluding: [])
     }

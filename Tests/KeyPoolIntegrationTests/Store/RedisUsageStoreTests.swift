@@ -38,7 +38,8 @@ struct RedisUsageStoreTests {
         for lease in try await harness.burst(pool, count: 9).leases {
             try await harness.store.settle(lease, actualTokens: 33)
         }
-        try await harness.store.cooldown(provider: "openrouter", keyID: pool.keyIDs[0], untilMillis: harness.clock.nowMillis() + 5_000, reason: "rate_limited")
+        let failed = try #require(try await harness.store.reserve(pool, estimatedTokens: 1).lease)
+        _ = try await harness.store.fail(failed, pool: pool, failure: KeyFailure(cooldownMillis: 5_000, reason: "rate_limited"))
 
         let redis = try RedisClient(url: server.url)
         let names = try #require(try await redis.send(["KEYS", "*"]).array).compactMap(\.string).sorted()

@@ -139,35 +139,111 @@ struct UsageStoreConformanceTests {
         #expect([key.requestsMinute, key.tokensMinute, key.requestsDay, key.tokensDay] as [Int] == [0, 0, 2, 170])
     }
 
-    @Test("a cooldown set on one replica is respected by every other, then expires", arguments: StoreKind.allCases)
+    @Test("a failure refunds the lease and cools its key down for every replica, then expires", arguments: StoreKind.allCases)
     func sharedCooldown(kind: StoreKind) async throws {
         let harness = try StoreHarness(kind)
         let pool = StoreHarness.pool(keys: 2, limits: KeyLimits(requestsPerMinute: 100), gap: 0)
         let (a, b) = (pool.keyIDs[0], pool.keyIDs[1])
         let now = harness.clock.nowMillis()
-        try await harness.stores[0].cooldown(provider: "p", keyID: a, untilMillis: now + 30_000, reason: "rate_limited")
+        // Two requests in flight on key A when the upstream starts refusing it.
+        let first = try #require(try await harness.stores[0].reserve(pool, estimatedTokens: 40, excluding: [b]).lease)
+        let second = try #require(try await harness.stores[1].reserve(pool, estimatedTokens: 60, excluding: [b]).lease)
+        #expect([first.keyID, second.keyID] == [a, a])
+        let limited = KeyFailure(cooldownMillis: 30_000, reason: "rate_limited")
+        #expect(try await harness.stores[0].fail(first, pool: pool, failure: limited) == false)
         // A shorter penalty never cuts a longer cooldown.
-        try await harness.stores[3].cooldown(provider: "p", keyID: a, untilMillis: now + 2_000, reason: "server_error")
-        for index in 1...5 {
-            #expect(try await harness.stores[index].reserve(pool, estimatedTokens: 1).lease?.keyID == b)
-        }
-        let usage = try await harness.usage(pool)
+        let penalty = KeyFailure(cooldownMillis: 2_000, reason: "server_error")
+        #expect(try await harness.stores[3].fail(second, pool: pool, failure: penalty) == false)
+        var usage = try await harness.usage(pool)
+        // Both refunded: neither the requests nor their tokens count.
+        #expect([usage.keys[0].requestsMinute, usage.keys[0].tokensMinute, usage.keys[0].requestsDay] as [Int] == [0, 0, 0])
+        #expect([usage.keys[0].tokensDay, usage.keys[0].totalRequests] as [Int] == [0, 0])
         #expect(usage.keys[0].cooldownUntilMillis == now + 30_000)
         #expect(usage.keys[0].cooldownReason == "rate_limited")
         #expect(usage.keys[1].cooldownUntilMillis == nil)
 
-        try await harness.stores[1].cooldown(provider: "p", keyID: b, untilMillis: now + 10_000, reason: "server_error")
+        var leases: [Lease] = []
+        for index in 1...5 {
+            let lease = try #require(try await harness.stores[index].reserve(pool, estimatedTokens: 1).lease)
+            #expect(lease.keyID == b)
+            leases.append(lease)
+        }
+        let error = KeyFailure(cooldownMillis: 10_000, reason: "server_error")
+        #expect(try await harness.stores[1].fail(leases[4], pool: pool, failure: error) == false)
         guard case .refused(let retry, let reason) = try await harness.stores[2].reserve(pool, estimatedTokens: 1) else {
             Issue.record("every key is cooling down")
             return
         }
         #expect(retry == 10_000)
         #expect(reason == .coolingDown)
+        usage = try await harness.usage(pool)
+        #expect(usage.keys[1].requestsDay == 4)
+        #expect(usage.keys[1].cooldownReason == "server_error")
 
         harness.clock.advance(by: .seconds(30))
         // A is back and is the least used, so gap 0 picks it.
         #expect(try await harness.stores[4].reserve(pool, estimatedTokens: 1).lease?.keyID == a)
         #expect(try await harness.usage(pool).keys[0].cooldownUntilMillis == nil)
+    }
+
+    @Test("the circuit breaker opens when every key is failing, for every replica; half-open; a success closes it", arguments: StoreKind.allCases)
+    func circuitBreaker(kind: StoreKind) async throws {
+        let harness = try StoreHarness(kind)
+        let pool = StoreHarness.pool(keys: 2, limits: KeyLimits(requestsPerMinute: 100), gap: 0)
+        let breaker = CircuitBreakerPolicy(windowMillis: 60_000, openMillis: 30_000)
+        let failing = KeyFailure(cooldownMillis: 1_000, reason: "server_error", breaker: breaker)
+        let start = harness.clock.nowMillis()
+
+        let first = try #require(try await harness.stores[0].reserve(pool, estimatedTokens: 1).lease)
+        let second = try #require(try await harness.stores[1].reserve(pool, estimatedTokens: 1).lease)
+        #expect(first.keyID != second.keyID)
+        #expect(try await harness.stores[0].fail(first, pool: pool, failure: failing) == false)
+        #expect(try await harness.stores[1].fail(second, pool: pool, failure: failing) == true)
+        for store in harness.stores {
+            #expect(try await store.reserve(pool, estimatedTokens: 1) == .refused(retryAfterMillis: 30_000, reason: .circuitOpen))
+        }
+        #expect(try await harness.usage(pool).circuitOpenUntilMillis == start + 30_000)
+
+        // Half-open: traffic resumes, and the next counted failure reopens it at once.
+        harness.clock.advance(by: .seconds(30))
+        #expect(try await harness.usage(pool).circuitOpenUntilMillis == nil)
+        let probe = try #require(try await harness.stores[2].reserve(pool, estimatedTokens: 1).lease)
+        #expect(try await harness.stores[2].fail(probe, pool: pool, failure: failing) == true)
+        #expect(try await harness.store.reserve(pool, estimatedTokens: 1) == .refused(retryAfterMillis: 30_000, reason: .circuitOpen))
+
+        // A success on one key clears its mark: the other failing no longer opens the breaker.
+        harness.clock.advance(by: .seconds(30))
+        let good = try #require(try await harness.store.reserve(pool, estimatedTokens: 1).lease)
+        try await harness.stores[1].settle(good, actualTokens: 5)
+        let bad = try #require(try await harness.store.reserve(pool, estimatedTokens: 1, excluding: [good.keyID]).lease)
+        #expect(try await harness.stores[3].fail(bad, pool: pool, failure: failing) == false)
+        #expect(try await harness.usage(pool).circuitOpenUntilMillis == nil)
+
+        // Marks older than the window do not count.
+        harness.clock.advance(by: .seconds(120))
+        let old = try #require(try await harness.store.reserve(pool, estimatedTokens: 1, excluding: [bad.keyID]).lease)
+        #expect(old.keyID == good.keyID)
+        #expect(try await harness.store.fail(old, pool: pool, failure: failing) == false)
+    }
+
+    @Test("a key cooling down for another reason counts toward the breaker; a 429 leaves no mark", arguments: StoreKind.allCases)
+    func breakerCountsCoolingKeys(kind: StoreKind) async throws {
+        let harness = try StoreHarness(kind)
+        let pool = StoreHarness.pool(keys: 2, limits: KeyLimits(requestsPerMinute: 100), gap: 0)
+        let breaker = CircuitBreakerPolicy(windowMillis: 60_000, openMillis: 10_000)
+        let first = try #require(try await harness.store.reserve(pool, estimatedTokens: 1).lease)
+        #expect(try await harness.store.fail(first, pool: pool, failure: KeyFailure(cooldownMillis: 5_000, reason: "rate_limited")) == false)
+        let second = try #require(try await harness.stores[1].reserve(pool, estimatedTokens: 1).lease)
+        #expect(second.keyID != first.keyID)
+        let failing = KeyFailure(cooldownMillis: 1_000, reason: "server_error", breaker: breaker)
+        #expect(try await harness.stores[1].fail(second, pool: pool, failure: failing) == true)
+        #expect(try await harness.store.reserve(pool, estimatedTokens: 1) == .refused(retryAfterMillis: 10_000, reason: .circuitOpen))
+
+        // After both cooldowns and the breaker: the rate-limited key left no failure mark, so
+        // the other key failing again alone does not reopen the breaker.
+        harness.clock.advance(by: .seconds(10))
+        let again = try #require(try await harness.store.reserve(pool, estimatedTokens: 1, excluding: [first.keyID]).lease)
+        #expect(try await harness.store.fail(again, pool: pool, failure: failing) == false)
     }
 
     @Test("excluded keys are skipped; excluding all is 'exhausted'", arguments: StoreKind.allCases)

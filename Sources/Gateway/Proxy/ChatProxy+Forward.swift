@@ -1,0 +1,118 @@
+import AsyncHTTPClient
+import HTTPTypes
+import Hummingbird
+import KeyPool
+import NIOCore
+import NIOHTTP1
+import Logging
+
+extension ChatProxy {
+    /// The translator for a provider type whose API is not OpenAI's; nil for OpenAI-compatible
+    /// upstreams, whose bodies pass through.
+    static func adapter(for type: ProviderType) -> (any ProviderAdapter)? {
+        switch type {
+        case .openai: nil
+        case .gemini: GeminiAdapter()
+        case .anthropic: AnthropicAdapter()
+        }
+    }
+
+    /// Sends one try upstream. Throws only errors that end the request (the body cannot be
+    /// expressed for the provider); upstream failures another key may mend come back as
+    /// `.failed`, with the reservation still held for `penalize` to refund.
+    func forward(_ body: ByteBuffer, _ attempt: Attempt, context: GatewayContext) async throws -> AttemptResult {
+        let provider = attempt.candidate.provider
+        let adapter = Self.adapter(for: provider.type)
+        var upstream: HTTPClientRequest
+        if let adapter {
+            let translated: UpstreamRequest
+            do throws(GatewayError) {
+                translated = try adapter.request(
+                    body, summary: attempt.summary, upstreamModel: attempt.candidate.upstreamModel,
+                    secret: attempt.secret, defaultMaxTokens: attempt.defaultMaxTokens)
+            } catch {
+                // The request cannot be expressed for this provider: nothing was sent.
+                await settle(attempt.lease, release: true, tokens: 0, context: context)
+                throw error.with(attempt.headers)
+            }
+            upstream = HTTPClientRequest(url: provider.baseURL + translated.path)
+            for (name, value) in translated.headers { upstream.headers.add(name: name, value: value) }
+            upstream.body = .bytes(translated.body)
+        } else {
+            upstream = HTTPClientRequest(url: provider.baseURL + "/chat/completions")
+            upstream.headers.add(name: "Authorization", value: "Bearer \(attempt.secret)")
+            upstream.headers.add(name: "Content-Type", value: "application/json")
+            upstream.body = .bytes(BodyRewriter.rewrite(body, summary: attempt.summary, upstreamModel: attempt.candidate.upstreamModel))
+        }
+        upstream.method = .POST
+        upstream.headers.add(name: "Accept", value: attempt.summary.stream ? "text/event-stream" : "application/json")
+        for (name, value) in provider.headers { upstream.headers.add(name: name, value: value) }
+
+        let response: HTTPClientResponse
+        do {
+            response = try await state.http.execute(
+                upstream, deadline: .now() + .milliseconds(Int64(attempt.timeoutSeconds * 1000)))
+        } catch {
+            return .failed(.transport(error, provider: attempt.provider, keyID: attempt.lease.keyID))
+        }
+
+        let status = Int(response.status.code)
+        guard (200..<300).contains(status) else {
+            let errorBody = (try? await response.body.collect(upTo: Self.maxErrorBodyBytes)) ?? ByteBuffer()
+            if let failure = UpstreamFailure.classify(
+                status: status, headers: response.headers, body: errorBody, provider: attempt.provider, keyID: attempt.lease.keyID)
+            {
+                return .failed(failure)
+            }
+            // The client's own request is at fault: no other key would answer differently, and
+            // neither the request nor its tokens count against the key.
+            await settle(attempt.lease, release: true, tokens: 0, context: context)
+            var headers = attempt.headers
+            if let retry = response.headers.first(name: "retry-after") { headers[.retryAfter] = retry }
+            let httpStatus = HTTPResponse.Status(code: status)
+            if let adapter, UpstreamRejection.relayedStatuses.contains(status) {
+                // The provider's own error shape, told in OpenAI's.
+                return .answered(adapter.error(status: httpStatus, body: errorBody).with(headers).response())
+            }
+            return .answered(UpstreamRejection.response(
+                httpStatus, body: errorBody, headers: headers, provider: attempt.provider, secret: attempt.secret))
+        }
+
+        if attempt.summary.stream {
+            let translator = adapter?.streamTranslator(model: attempt.candidate.model, includeUsage: attempt.summary.includeUsage)
+                ?? StreamRelay(clientWantsUsage: attempt.summary.includeUsage)
+            return await stream(response, attempt, translator: translator, context: context)
+        }
+        var answer: ByteBuffer
+        do {
+            answer = try await response.body.collect(upTo: Self.maxUpstreamBodyBytes)
+        } catch {
+            // Cut mid-body or too large: nothing reached the client yet, so another key may
+            // still answer.
+            return .failed(.transport(error, provider: attempt.provider, keyID: attempt.lease.keyID))
+        }
+        let usage: TokenUsage?
+        var headers = attempt.headers
+        if let adapter {
+            do throws(GatewayError) {
+                (answer, usage) = try adapter.response(answer, model: attempt.candidate.model)
+            } catch {
+                await settle(attempt.lease, release: false, tokens: attempt.lease.reservedTokens, context: context)
+                context.logger.warning("upstream \(attempt.provider) answer not understood: \(error.message)")
+                throw UpstreamErrorText.unreadable(attempt.provider).with(attempt.headers)
+            }
+            headers[.contentType] = "application/json"
+        } else {
+            usage = answer.withUnsafeReadableBytes { TokenUsage.of($0).usage }
+            headers[.contentType] = response.headers.first(name: "content-type") ?? "application/json"
+        }
+        let lease = attempt.lease
+        let answerBody = answer
+        // The answer is written first and settled after, so the client never waits on the store.
+        return .answered(Response(status: .ok, headers: headers, body: ResponseBody(contentLength: answerBody.readableBytes) { writer in
+            try await writer.write(answerBody)
+            await settle(lease, release: false, tokens: usage?.totalTokens ?? lease.reservedTokens, context: context)
+            try await writer.finish(nil)
+        }))
+    }
+}

@@ -1,0 +1,99 @@
+import AsyncHTTPClient
+import HTTPTypes
+import Hummingbird
+import KeyPool
+import Logging
+import NIOCore
+
+extension ChatProxy {
+    /// Relays the upstream's events as they arrive (never buffered whole), translated when the
+    /// provider's API is not OpenAI's, then settles from the reported usage; a client that
+    /// leaves stops the upstream request and settles what was sent.
+    ///
+    /// The answer is committed only once the first event for the client is ready: until then
+    /// nothing has reached the client, so a connection that breaks, or an overload or rate-limit
+    /// error the provider reports in its stream, is a failure another key may mend.
+    func stream(
+        _ response: HTTPClientResponse, _ attempt: Attempt, translator: any ChatStreamTranslator, context: GatewayContext
+    ) async -> AttemptResult {
+        var translator = translator
+        let chunks = UpstreamChunks(response.body)
+        var first = ByteBuffer()
+        var ended = false
+        do {
+            while first.readableBytes == 0 {
+                guard let chunk = try await chunks.next() else {
+                    ended = true
+                    break
+                }
+                first = try translator.feed(chunk)
+            }
+        } catch let error as GatewayError {
+            if let failure = UpstreamFailure.streamError(error, provider: attempt.provider, keyID: attempt.lease.keyID) {
+                return .failed(failure)
+            }
+            // About the request itself: the client gets it as an answer, since nothing was sent.
+            await settle(attempt.lease, release: true, tokens: 0, context: context)
+            return .answered(error.with(attempt.headers).response())
+        } catch {
+            return .failed(.transport(error, provider: attempt.provider, keyID: attempt.lease.keyID))
+        }
+
+        var headers = attempt.headers
+        headers[.contentType] = "text/event-stream"
+        headers[.cacheControl] = "no-cache"
+        headers[ProxyHeaders.accelBuffering] = "no"
+        let store = state.store
+        let channel = context.channel
+        let logger = context.logger
+        let start = first
+        let translatorSoFar = translator
+        let upstreamEnded = ended
+        return .answered(Response(status: .ok, headers: headers, body: ResponseBody { writer in
+            var translator = translatorSoFar
+            // An error the provider reported inside its stream; the rest of the stream is skipped.
+            var reported: GatewayError?
+            var outcome = StreamPump.Outcome.finished
+            do {
+                if start.readableBytes > 0 { try await writer.write(start) }
+            } catch {
+                outcome = .clientGone
+            }
+            if outcome == .finished, !upstreamEnded {
+                outcome = await StreamPump.run(upstream: chunks, channel: channel) { chunk in
+                    guard reported == nil else { return }
+                    let out: ByteBuffer
+                    do throws(GatewayError) {
+                        out = try translator.feed(chunk)
+                    } catch {
+                        reported = error
+                        return
+                    }
+                    if out.readableBytes > 0 { try await writer.write(out) }
+                }
+            }
+            let provider = attempt.provider
+            switch (outcome, reported) {
+            case (.clientGone, _):
+                break
+            case (.finished, nil):
+                let tail = translator.finish()
+                if tail.readableBytes > 0 { try? await writer.write(tail) }
+                try? await writer.finish(nil)
+            case (_, let reported?):
+                logger.warning("upstream \(provider) reported an error in its stream: \(reported.message)")
+                try? await writer.write(StreamPump.errorEvent(reported))
+                try? await writer.finish(nil)
+            case (.upstreamFailed, nil):
+                logger.warning("upstream \(provider) stream broke after \(translator.dataEvents) events")
+                try? await writer.write(StreamPump.errorEvent(provider: provider))
+                try? await writer.finish(nil)
+            }
+            // Tokens as reported; without a usage chunk, the prompt estimate plus one token per
+            // event delivered.
+            let tokens = translator.usage?.totalTokens ?? (attempt.promptEstimate + translator.dataEvents)
+            await Self.settle(store: store, attempt.lease, release: false, tokens: tokens, logger: logger)
+            if outcome == .clientGone { throw StreamPump.ClientGone() }
+        }))
+    }
+}
