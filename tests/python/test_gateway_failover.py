@@ -291,13 +291,13 @@ def test_a_stream_cut_after_its_first_chunk_raises_and_is_not_retried(start_gate
 # Load: half the keys failing ------------------------------------------------------------------
 
 def test_half_the_keys_failing_10000_requests(start_gateway, upstream, redis_server):
-    """Two of four keys answer 503 to every other request; 10,000 requests through two gateway
+    """Two of four keys answer 503 to half their requests, drawn at random; 10,000 requests through two gateway
     replicas sharing Redis. At least 99.9% succeed, none is tried more than max_attempts times,
     and the attempts the gateways report add up to the requests the mock saw."""
     extra = ["sk-mock-delta-4444", "sk-mock-epsilon-5555"]
     upstream.patch_config({"keys": {
         **{k: {} for k in (A, B)},
-        **{k: {"faults": {"status": 503, "error_rate": 0.5}} for k in extra}}})
+        **{k: {"faults": {"status": 503, "error_rate": 0.5, "error_random": True}} for k in extra}}})
     config = base_config(
         upstream.url, redis=redis_server.url,
         entry={"key": [A, B, *extra], "max_request_day": None, "max_request_min": None},

@@ -153,6 +153,24 @@ def test_error_rate_is_deterministic(mock):
     assert mock.key_stats(KEY)["statuses"] == {"503": 3, "200": 3}
 
 
+def test_error_rate_at_random(mock):
+    """`error_random` draws each failure: about the rate, in no fixed pattern (the chance of
+    falling outside 100..300 of 400 at p = 0.5 is below 1e-20)."""
+    mock.patch_config({"keys": {KEY: {"faults": {"status": 503, "error_rate": 0.5, "error_random": True}}}})
+    with httpx.Client(timeout=10) as client:
+        statuses = [client.post(f"{mock.url}/v1/chat/completions", json={"model": "m", "messages": MESSAGES},
+                                headers={"Authorization": f"Bearer {KEY}"}).status_code for _ in range(400)]
+    failures = statuses.count(503)
+    assert statuses.count(200) + failures == 400
+    assert 100 <= failures <= 300
+    for rate, expected in ((0.0, 0), (1.0, 20)):
+        with httpx.Client(timeout=10) as client:
+            got = [client.post(f"{mock.url}/v1/chat/completions", json={"model": "m", "messages": MESSAGES},
+                               headers={"Authorization": f"Bearer {KEY}", "x-mock-error-rate": str(rate),
+                                        "x-mock-error-random": "1"}).status_code for _ in range(20)]
+        assert got.count(503) == expected
+
+
 def test_error_rate_from_config(mock):
     outcomes = []
     for _ in range(4):

@@ -11,6 +11,7 @@ extension Faults {
         static let chunkGap = HTTPField.Name("x-mock-chunk-gap-ms")!
         static let status = HTTPField.Name("x-mock-status")!
         static let errorRate = HTTPField.Name("x-mock-error-rate")!
+        static let errorRandom = HTTPField.Name("x-mock-error-random")!
         static let retryAfter = HTTPField.Name("x-mock-retry-after")!
         static let cutAfter = HTTPField.Name("x-mock-cut-after-chunks")!
         static let stallAfter = HTTPField.Name("x-mock-stall-after-chunks")!
@@ -33,6 +34,7 @@ extension Faults {
             chunkGapMs: int(Header.chunkGap),
             status: int(Header.status),
             errorRate: headers[Header.errorRate].flatMap { Double($0.trimmingCharacters(in: .whitespaces)) },
+            errorRandom: headers[Header.errorRandom].map { ["1", "true", "yes"].contains($0.lowercased()) },
             retryAfter: int(Header.retryAfter),
             cutAfterChunks: int(Header.cutAfter),
             stallAfterChunks: int(Header.stallAfter),

@@ -17,6 +17,9 @@ struct Faults: Codable, Sendable, Equatable {
     var status: Int?
     /// Fraction of requests (0...1) that fail with `status` (500 when no status is set).
     var errorRate: Double?
+    /// Draw each request's failure at random (probability `errorRate`) instead of the
+    /// deterministic every-n-th pattern.
+    var errorRandom: Bool?
     /// `Retry-After` seconds on injected errors (429 / 503 / 529 default to 1).
     var retryAfter: Int?
     /// Close the connection after this many SSE events (or half the JSON body), without the end.
@@ -34,6 +37,7 @@ struct Faults: Codable, Sendable, Equatable {
         case chunkGapMs = "chunk_gap_ms"
         case status
         case errorRate = "error_rate"
+        case errorRandom = "error_random"
         case retryAfter = "retry_after"
         case cutAfterChunks = "cut_after_chunks"
         case stallAfterChunks = "stall_after_chunks"
@@ -51,6 +55,7 @@ struct Faults: Codable, Sendable, Equatable {
             chunkGapMs: other.chunkGapMs ?? chunkGapMs,
             status: other.status ?? status,
             errorRate: other.errorRate ?? errorRate,
+            errorRandom: other.errorRandom ?? errorRandom,
             retryAfter: other.retryAfter ?? retryAfter,
             cutAfterChunks: other.cutAfterChunks ?? cutAfterChunks,
             stallAfterChunks: other.stallAfterChunks ?? stallAfterChunks,

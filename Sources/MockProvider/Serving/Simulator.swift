@@ -90,7 +90,8 @@ struct Simulator: Sendable {
     /// The status an injected fault answers with, if this request is to fail.
     private func injectedStatus(_ faults: Faults, key: String) -> Int? {
         if let rate = faults.errorRate {
-            return limiter.failsAtRate(rate, key: key) ? (faults.status ?? 500) : nil
+            let fails = faults.errorRandom == true ? Double.random(in: 0..<1) < rate : limiter.failsAtRate(rate, key: key)
+            return fails ? (faults.status ?? 500) : nil
         }
         return faults.status
     }
