@@ -39,9 +39,20 @@ struct GatewayCommand: AsyncParsableCommand {
         do {
             let (app, state) = try await buildApplication(
                 config: settings, environment: environment, http: http, logger: logger)
+            // Edits of config.json are picked up while running (key rotation without restart).
+            let reloader = ConfigReloader(
+                path: config, environment: environment, host: host, port: port, state: state, logger: logger)
+            let watcher = ConfigWatcher(reloader: reloader, logger: logger)
+            watcher.start()
+            signal(SIGHUP, SIG_IGN)
+            let hangUp = DispatchSource.makeSignalSource(signal: SIGHUP)
+            hangUp.setEventHandler { watcher.requestReload() }
+            hangUp.resume()
             // Graceful: on SIGTERM/SIGINT the server stops accepting, in-flight requests finish
             // (and settle), then the upstream client and Redis connections close.
             try await app.runService()
+            hangUp.cancel()
+            watcher.stop()
             state.redis?.close()
         } catch {
             try? await http.shutdown()

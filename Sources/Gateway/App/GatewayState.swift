@@ -33,6 +33,9 @@ struct RunningConfig: Sendable {
 /// reload swaps it meanwhile.
 final class GatewayState: Sendable {
     private let running: Mutex<RunningConfig>
+    /// Why the last reload was refused (the running config is then still the previous one);
+    /// nil once a reload succeeds.
+    private let reloadError = Mutex<String?>(nil)
     let store: any UsageStore
     /// Set when Redis is configured (for /health); nil with the in-memory store.
     let redis: RedisClient?
@@ -49,9 +52,20 @@ final class GatewayState: Sendable {
 
     var current: RunningConfig { running.withLock { $0 } }
 
+    /// Swaps the running config in one step; requests already started finish on the one they
+    /// took. The derived tables are built before the lock, so requests never wait on them.
     func replace(with config: GatewayConfig) {
         let next = RunningConfig(config)
         running.withLock { $0 = next }
+        reloadError.withLock { $0 = nil }
+    }
+
+    var lastReloadError: String? {
+        get { reloadError.withLock { $0 } }
+    }
+
+    func reloadFailed(_ message: String) {
+        reloadError.withLock { $0 = message }
     }
 
     /// Whether proxied requests can be served: false only while Redis is away in fail-closed mode.

@@ -29,7 +29,7 @@ struct HealthRoutes: Sendable {
         let status: String
         let configHash: String
         let store: Store
-        /// Set by a failed reload (issue 8); the running config is then still the old one.
+        /// Set by a failed reload; the running config (`config_hash`) is then still the old one.
         let lastReloadError: String?
 
         enum CodingKeys: String, CodingKey { case status, configHash = "config_hash", store, lastReloadError = "last_reload_error" }
@@ -57,12 +57,13 @@ struct HealthRoutes: Sendable {
 
     func health() -> Health {
         let hash = state.current.config.hash
+        let reloadError = state.lastReloadError
         guard let redis = state.redis else {
-            return Health(status: "ok", configHash: hash, store: Store(type: "memory", status: "ok", mode: nil, error: nil), lastReloadError: nil)
+            return Health(status: "ok", configHash: hash, store: Store(type: "memory", status: "ok", mode: nil, error: nil), lastReloadError: reloadError)
         }
         let mode = state.failureMode.rawValue
         if redis.isConnected {
-            return Health(status: "ok", configHash: hash, store: Store(type: "redis", status: "ok", mode: mode, error: nil), lastReloadError: nil)
+            return Health(status: "ok", configHash: hash, store: Store(type: "redis", status: "ok", mode: mode, error: nil), lastReloadError: reloadError)
         }
         // Fail-open serves on per-replica windows while Redis is away; fail-closed refuses.
         let status = state.failureMode == .failOpen ? "degraded" : "unavailable"
@@ -71,6 +72,6 @@ struct HealthRoutes: Sendable {
         let error = redis.lastError?.code.description ?? "connecting"
         return Health(
             status: status, configHash: hash, store: Store(type: "redis", status: "unavailable", mode: mode, error: error),
-            lastReloadError: nil)
+            lastReloadError: reloadError)
     }
 }

@@ -40,7 +40,7 @@ extension GatewayConfig {
     }
 
     /// First 16 hex digits of the SHA-256 of `data`: enough to tell configs apart in /health.
-    static func hash(of data: Data) -> String {
+    public static func hash(of data: Data) -> String {
         String(KeyID.hexDigest(of: data).prefix(16))
     }
 
