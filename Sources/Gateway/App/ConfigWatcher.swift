@@ -98,8 +98,10 @@ final class ConfigWatcher: @unchecked Sendable {
             }
             var changed = false
             if descriptors.count > 1, descriptors[1].revents & Int16(POLLIN) != 0 {
-                // Coalesce the burst of events one save makes, then read the file once.
-                repeat { _ = drain(inotifyFD) } while waitReadable(inotifyFD, seconds: settle)
+                // Coalesce the burst of events one save makes, then read the file once; at most
+                // for a second, so a busy neighbour in the same directory cannot delay a reload.
+                let coalesceUntil = Date().addingTimeInterval(1)
+                repeat { _ = drain(inotifyFD) } while Date() < coalesceUntil && waitReadable(inotifyFD, seconds: settle)
                 changed = true
             }
             if force || changed || nextPoll.timeIntervalSinceNow <= 0 {
