@@ -30,6 +30,36 @@ struct RedisUsageStoreTests {
         #expect(try await restarted.reserve(reloaded, estimatedTokens: 1).lease?.keyID == KeyID.of("a-new-key"))
     }
 
+    @Test("a key state written before the failure mark existed (nine doubles) still works everywhere")
+    func nineDoubleStateIsRead() async throws {
+        let harness = try StoreHarness(.redis, replicas: 1)
+        let server = try #require(harness.server)
+        let pool = StoreHarness.pool(keys: 2, limits: KeyLimits(requestsPerMinute: 50, requestsPerDay: 100), gap: 0)
+        let today = Double(harness.clock.nowMillis() / 1000 / 86_400)
+        // b, R, T, D, dr, dt, cu, q, tok: 3 requests and 30 tokens today, no window, no cooldown.
+        var old = RedisCommand("HSET", "gw:{p}:w", pool.keyIDs[0])
+        var packed: [UInt8] = []
+        for value in [0, 0, 0, today, 3, 30, 0, 3, 30] as [Double] {
+            withUnsafeBytes(of: value.bitPattern.littleEndian) { packed.append(contentsOf: $0) }
+        }
+        #expect(packed.count == 72)
+        old.append(packed)
+        _ = try await RedisClient(url: server.url).send(old).checked()
+
+        #expect(try await harness.usage(pool).keys[0].requestsDay == 3)
+        // B takes requests until it has more than A's 3 today (gap 0): A's old state is compared.
+        var leases: [Lease] = []
+        for _ in 0..<5 { leases.append(try #require(try await harness.store.reserve(pool, estimatedTokens: 10).lease)) }
+        #expect(leases.map(\.keyID) == Array(repeating: pool.keyIDs[1], count: 4) + [pool.keyIDs[0]])
+        let breaker = CircuitBreakerPolicy(windowMillis: 60_000, openMillis: 5_000)
+        _ = try await harness.store.fail(leases[4], pool: pool, failure: KeyFailure(cooldownMillis: 1_000, reason: "server_error", breaker: breaker))
+        let usage = try await harness.usage(pool)
+        #expect(usage.keys.map(\.requestsDay) == [3, 4])
+        #expect(usage.keys.map(\.totalRequests) == [3, 4])
+        #expect(usage.keys[0].tokensDay == 30)
+        #expect(usage.keys[0].cooldownReason == "server_error")
+    }
+
     @Test("Redis holds key ids, never keys; every window hash expires; one hash tag per provider")
     func keyspaceHygiene() async throws {
         let harness = try StoreHarness(.redis, replicas: 1)
