@@ -16,6 +16,7 @@ struct ExampleConfigTests {
         #expect(warnings == [])
         #expect(config.accessKeys == ["your-proxy-access-key"])
         #expect(config.redisURL == nil)
+        #expect(config.failover == FailoverConfig())  // spelled out with the defaults
         #expect(config.providers.map(\.name) == ["openrouter", "gemini", "openrouter-paid"])
         let paid = config.providers[2]
         #expect(paid.serves(model: "gpt-4o-mini"))
