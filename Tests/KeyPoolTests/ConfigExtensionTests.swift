@@ -16,7 +16,8 @@ struct ConfigExtensionTests {
           "daily_reset_timezone": "America/Los_Angeles",
           "default_max_tokens": 2048,
           "server": {"host": "0.0.0.0", "port": 9090, "max_body_bytes": 1048576,
-                     "upstream_timeout_seconds": 30.5, "redis_failure_mode": "fail_closed"},
+                     "upstream_timeout_seconds": 30.5, "redis_failure_mode": "fail_closed",
+                     "shutdown_drain_seconds": 7.5},
           "_comment": "fields starting with _ are ignored silently",
           "provider_keys": [
             {"provider": "openrouter", "name": "openrouter-free",
@@ -51,7 +52,7 @@ struct ConfigExtensionTests {
         #expect(config.defaultMaxTokens == 2048)
         #expect(config.server == ServerConfig(
             host: "0.0.0.0", port: 9090, maxBodyBytes: 1_048_576, upstreamTimeoutSeconds: 30.5,
-            redisFailureMode: .failClosed))
+            redisFailureMode: .failClosed, shutdownDrainSeconds: 7.5))
         #expect(config.providers.map(\.name) == ["openrouter-free", "mycorp", "anthropic", "gemini", "openai", "groq"])
 
         let openrouter = config.providers[0]

@@ -12,19 +12,17 @@ import Synchronization
 final class ConfigReloader: Sendable {
     let path: String
     private let environment: [String: String]
-    /// `gateway --host/--port`, applied to every reloaded config as to the first one.
-    private let host: String?
-    private let port: Int?
+    /// `gateway --host/--port/--redis`, applied to every reloaded config as to the first one.
+    private let overrides: ConfigOverrides
     private let state: GatewayState
     private let logger: Logger
     /// The hash of the last file that failed, so a poll does not log the same problems again.
     private let lastFailedHash = Mutex<String?>(nil)
 
-    init(path: String, environment: [String: String], host: String?, port: Int?, state: GatewayState, logger: Logger) {
+    init(path: String, environment: [String: String], overrides: ConfigOverrides, state: GatewayState, logger: Logger) {
         self.path = path
         self.environment = environment
-        self.host = host
-        self.port = port
+        self.overrides = overrides
         self.state = state
         self.logger = logger
     }
@@ -58,8 +56,7 @@ final class ConfigReloader: Sendable {
             return
         }
         var next = parsed
-        if let host { next.server.host = host }
-        if let port { next.server.port = port }
+        overrides.apply(to: &next)
         for field in Self.restartOnlyChanges(from: running, to: next) {
             logger.warning("config: \(field) changed; it takes effect at the next restart")
         }

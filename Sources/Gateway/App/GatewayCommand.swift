@@ -4,9 +4,11 @@ import Foundation
 import Hummingbird
 import KeyPool
 import Logging
+import ServiceLifecycle
+import UnixSignals
 
-/// `gateway --config PATH [--host H] [--port N]`: thin entry point; the app is built by
-/// `buildApplication` so tests can build it the same way.
+/// `gateway --config PATH [--host H] [--port N] [--redis URL] [--check-config]`: thin entry
+/// point; the app is built by `buildApplication` so tests can build it the same way.
 @main
 struct GatewayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -17,7 +19,10 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "Path to config.json") var config = "config.json"
     @Option(help: "Address to listen on (overrides server.host)") var host: String?
     @Option(help: "Port to listen on (overrides server.port)") var port: Int?
+    @Option(help: "Redis URL (overrides the config's redis and REDIS_URL)") var redis: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical") var logLevel = "info"
+    @Flag(help: "Validate the config (and its ${ENV_VAR} references), print the problems, and exit: 0 if valid, 78 if not")
+    var checkConfig = false
 
     func run() async throws {
         var logger = Logger(label: "gateway")
@@ -32,25 +37,27 @@ struct GatewayCommand: AsyncParsableCommand {
             for problem in error.problems { logger.critical("config: \(problem)") }
             throw ExitCode(78)  // EX_CONFIG
         }
+        if checkConfig {
+            print("\(config): valid, hash \(loaded.hash)")
+            return
+        }
+        let overrides = ConfigOverrides(host: host, port: port, redis: redis)
         var settings = loaded
-        if let host { settings.server.host = host }
-        if let port { settings.server.port = port }
+        overrides.apply(to: &settings)
         let http = UpstreamClient.make(server: settings.server)
         do {
             let (app, state) = try await buildApplication(
                 config: settings, environment: environment, http: http, logger: logger)
             // Edits of config.json are picked up while running (key rotation without restart).
             let reloader = ConfigReloader(
-                path: config, environment: environment, host: host, port: port, state: state, logger: logger)
+                path: config, environment: environment, overrides: overrides, state: state, logger: logger)
             let watcher = ConfigWatcher(reloader: reloader, logger: logger)
             watcher.start()
             signal(SIGHUP, SIG_IGN)
             let hangUp = DispatchSource.makeSignalSource(signal: SIGHUP)
             hangUp.setEventHandler { watcher.requestReload() }
             hangUp.resume()
-            // Graceful: on SIGTERM/SIGINT the server stops accepting, in-flight requests finish
-            // (and settle), then the upstream client and Redis connections close.
-            try await app.runService()
+            try await Self.serve(app, state: state, logger: logger)
             hangUp.cancel()
             watcher.stop()
             state.redis?.close()
@@ -59,5 +66,43 @@ struct GatewayCommand: AsyncParsableCommand {
             throw error
         }
         try await http.shutdown()
+    }
+
+    /// Runs until SIGTERM or SIGINT, then drains: the server stops accepting, in-flight requests
+    /// and streams finish (and settle) within `server.shutdown_drain_seconds`, streams still open
+    /// after it end with an error event, and a few seconds later anything left is cancelled.
+    /// Exits normally in every case, as a requested stop should.
+    static func serve(_ app: some ApplicationProtocol, state: GatewayState, logger: Logger) async throws {
+        let group = ServiceGroup(configuration: .init(
+            services: [DrainingService(app: app, state: state, logger: logger)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        let running = Task { try await group.run() }
+        state.drain.onForceStop { running.cancel() }
+        do {
+            try await withTaskCancellationHandler {
+                try await running.value
+            } onCancel: {
+                running.cancel()
+            }
+        } catch where state.drain.phase != .serving {
+            logger.notice("stopped before every in-flight request finished: \(error)")
+        }
+        logger.notice("stopped")
+    }
+}
+
+/// The application, with the drain clock started when its graceful shutdown begins.
+private struct DrainingService<App: ApplicationProtocol>: Service {
+    let app: App
+    let state: GatewayState
+    let logger: Logger
+
+    func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await app.run()
+        } onGracefulShutdown: {
+            state.drain.begin(seconds: state.current.config.server.shutdownDrainSeconds, logger: logger)
+        }
     }
 }

@@ -41,6 +41,8 @@ final class GatewayState: Sendable {
     let redis: RedisClient?
     let failureMode: RedisFailureMode
     let http: HTTPClient
+    /// Set off by SIGTERM; open streams register with it.
+    let drain = ShutdownDrain()
 
     init(config: GatewayConfig, store: any UsageStore, redis: RedisClient?, http: HTTPClient) {
         running = Mutex(RunningConfig(config))

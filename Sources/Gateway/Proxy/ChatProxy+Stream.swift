@@ -45,6 +45,7 @@ extension ChatProxy {
         headers[ProxyHeaders.accelBuffering] = "no"
         let store = state.store
         let channel = context.channel
+        let drain = state.drain
         let logger = context.logger
         let start = first
         let translatorSoFar = translator
@@ -60,7 +61,7 @@ extension ChatProxy {
                 outcome = .clientGone
             }
             if outcome == .finished, !upstreamEnded {
-                outcome = await StreamPump.run(upstream: chunks, channel: channel) { chunk in
+                outcome = await StreamPump.run(upstream: chunks, channel: channel, drain: drain) { chunk in
                     guard reported == nil else { return }
                     let out: ByteBuffer
                     do throws(GatewayError) {
@@ -76,6 +77,10 @@ extension ChatProxy {
             switch (outcome, reported) {
             case (.clientGone, _):
                 break
+            case (.drainExpired, _):
+                logger.warning("stream from \(provider) ended by the shutdown drain after \(translator.dataEvents) events")
+                try? await writer.write(StreamPump.drainEvent)
+                try? await writer.finish(nil)
             case (.finished, nil):
                 let tail = translator.finish()
                 if tail.readableBytes > 0 { try? await writer.write(tail) }

@@ -16,20 +16,28 @@ enum StreamPump {
         case upstreamFailed
         /// The client left, or a write to it failed.
         case clientGone
+        /// The gateway is shutting down and the drain time ran out.
+        case drainExpired
     }
 
     struct ClientGone: Error {}
     private struct UpstreamBroke: Error {}
+    private struct DrainExpired: Error {}
 
     static func run(
         upstream: UpstreamChunks,
         channel: any Channel,
+        drain: ShutdownDrain,
         deliver: (ByteBuffer) async throws -> Void
     ) async -> Outcome {
         let observer = InboundCloseObserver()
         let watching = (try? await channel.pipeline.addHandler(observer, position: .first).get()) != nil
         let (chunks, continuation) = AsyncThrowingStream<ByteBuffer, any Error>.makeStream()
         observer.onClose { continuation.finish(throwing: ClientGone()) }
+        // A drain that runs out ends the relay like a client that leaves (the stream that
+        // started after it ran out ends at once).
+        let drainToken = drain.register { continuation.finish(throwing: DrainExpired()) }
+        if drainToken == nil { continuation.finish(throwing: DrainExpired()) }
 
         let outcome = await withTaskGroup(of: Void.self) { group -> Outcome in
             group.addTask {
@@ -52,6 +60,8 @@ enum StreamPump {
                 }
             } catch is ClientGone {
                 outcome = .clientGone
+            } catch is DrainExpired {
+                outcome = .drainExpired
             } catch {
                 outcome = .upstreamFailed
             }
@@ -59,6 +69,7 @@ enum StreamPump {
             return outcome
         }
         observer.cancel()
+        if let drainToken { drain.unregister(drainToken) }
         if watching { try? await channel.pipeline.removeHandler(observer).get() }
         return outcome
     }
@@ -71,6 +82,11 @@ enum StreamPump {
         event.writeString("\n\n")
         return event
     }
+
+    /// The event that ends a stream the shutdown drain cut: an error, never a clean finish.
+    static let drainEvent = errorEvent(GatewayError(
+        .serviceUnavailable, "The gateway is shutting down and its drain time ran out before the stream finished.",
+        type: "server_error", code: "gateway_shutting_down"))
 
     /// The event that ends a broken stream: the openai SDKs raise an `APIError` for a chunk
     /// carrying `error`, so the client never mistakes a cut answer for a complete one.

@@ -3,7 +3,7 @@ import KeyPool
 
 /// `GET /health` (liveness, config hash, store status) and `GET /ready` (readiness: fails while
 /// the shared store is away in fail-closed mode, so a load balancer stops sending traffic that
-/// would only get 503s). Neither needs an access key, and neither says anything secret.
+/// would only get 503s, and while the replica drains for shutdown). Neither needs an access key, and neither says anything secret.
 struct HealthRoutes: Sendable {
     let state: GatewayState
 
@@ -49,9 +49,12 @@ struct HealthRoutes: Sendable {
         }
         router.get("/ready") { _, _ -> Response in
             let health = health()
+            // A replica that is draining takes no new work: a load balancer that still reaches
+            // it (over a kept-alive connection) is told to look elsewhere.
+            let status = state.drain.phase != .serving ? "draining" : state.isReady ? "ready" : "unavailable"
             return try JSONResponse.make(
-                ["status": state.isReady ? "ready" : "unavailable", "store": health.store.status],
-                status: state.isReady ? .ok : .serviceUnavailable)
+                ["status": status, "store": health.store.status],
+                status: status == "ready" ? .ok : .serviceUnavailable)
         }
     }
 

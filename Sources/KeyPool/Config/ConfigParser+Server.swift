@@ -1,5 +1,5 @@
 extension ConfigParser {
-    static let serverFields = ["host", "port", "max_body_bytes", "upstream_timeout_seconds", "redis_failure_mode", "upstream_connections_per_host"]
+    static let serverFields = ["host", "port", "max_body_bytes", "upstream_timeout_seconds", "redis_failure_mode", "upstream_connections_per_host", "shutdown_drain_seconds"]
 
     /// The optional `server` object; every field has a default.
     mutating func serverConfig(_ value: ConfigValue?) -> ServerConfig {
@@ -25,6 +25,13 @@ extension ConfigParser {
                 server.upstreamTimeoutSeconds = seconds
             } else {
                 problem("server.upstream_timeout_seconds must be a positive number")
+            }
+        }
+        if let value = members["shutdown_drain_seconds"], !value.isNull {
+            if let seconds = value.numberValue, seconds >= 0, seconds <= 3600 {
+                server.shutdownDrainSeconds = seconds
+            } else {
+                problem("server.shutdown_drain_seconds must be a number from 0 to 3600")
             }
         }
         if let count = positiveInteger(members["upstream_connections_per_host"], at: "server.upstream_connections_per_host") {

@@ -12,11 +12,15 @@ public struct ServerConfig: Sendable, Equatable {
     /// Pooled upstream connections per host (AsyncHTTPClient's default of 8 would queue a busy
     /// gateway's requests: one host carries all of a provider's traffic).
     public var upstreamConnectionsPerHost: Int
+    /// After SIGTERM, how long in-flight requests and streams may go on before the streams still
+    /// open are ended with an error event. Shorter than a platform's kill timeout (Kubernetes'
+    /// terminationGracePeriodSeconds, 30 s by default, minus any preStop delay).
+    public var shutdownDrainSeconds: Double
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, maxBodyBytes: Int = 4 * 1024 * 1024,
         upstreamTimeoutSeconds: Double = 120, redisFailureMode: RedisFailureMode = .failOpen,
-        upstreamConnectionsPerHost: Int = 512
+        upstreamConnectionsPerHost: Int = 512, shutdownDrainSeconds: Double = 20
     ) {
         self.host = host
         self.port = port
@@ -24,5 +28,6 @@ public struct ServerConfig: Sendable, Equatable {
         self.upstreamTimeoutSeconds = upstreamTimeoutSeconds
         self.redisFailureMode = redisFailureMode
         self.upstreamConnectionsPerHost = upstreamConnectionsPerHost
+        self.shutdownDrainSeconds = shutdownDrainSeconds
     }
 }

@@ -1,0 +1,90 @@
+import Logging
+import Synchronization
+
+/// The drain that follows SIGTERM: the server has stopped accepting, in-flight requests and
+/// streams go on for up to `server.shutdown_drain_seconds`, then the streams still open are
+/// ended with an error event (and settled), and a few seconds later whatever is left is
+/// cancelled so the process always exits.
+///
+/// Streams register while they relay; the drain ends them through the closure they registered,
+/// the same way a client that leaves ends them, so their usage is settled on the one path.
+final class ShutdownDrain: Sendable {
+    enum Phase: Sendable, Equatable {
+        case serving
+        case draining
+        /// The drain time is over: streams still registered have been told to end.
+        case expired
+    }
+
+    private struct Registry {
+        var phase = Phase.serving
+        var nextToken = 0
+        var streams: [Int: @Sendable () -> Void] = [:]
+        var forceStop: (@Sendable () -> Void)?
+    }
+
+    private let registry = Mutex(Registry())
+    /// Time between the streams being ended and the forced stop: enough to write their error
+    /// events and settle them (one store round trip each).
+    static let graceAfterExpirySeconds: Double = 5
+
+    var phase: Phase { registry.withLock { $0.phase } }
+
+    /// Streams relaying right now.
+    var openStreams: Int { registry.withLock { $0.streams.count } }
+
+    /// Registers a stream's way to end itself. Returns nil, and calls nothing, once the drain
+    /// has expired: the caller ends at once instead.
+    func register(_ end: @escaping @Sendable () -> Void) -> Int? {
+        registry.withLock { registry -> Int? in
+            guard registry.phase != .expired else { return nil }
+            registry.nextToken += 1
+            registry.streams[registry.nextToken] = end
+            return registry.nextToken
+        }
+    }
+
+    func unregister(_ token: Int) {
+        _ = registry.withLock { $0.streams.removeValue(forKey: token) }
+    }
+
+    /// What stops the process if the drain's end does not: cancels the service group.
+    func onForceStop(_ stop: @escaping @Sendable () -> Void) {
+        registry.withLock { $0.forceStop = stop }
+    }
+
+    /// Starts the drain clock (once). `seconds` is read from the running config at this moment,
+    /// so a reloaded value applies to the next shutdown.
+    func begin(seconds: Double, logger: Logger) {
+        let started = registry.withLock { registry -> Bool in
+            guard registry.phase == .serving else { return false }
+            registry.phase = .draining
+            return true
+        }
+        guard started else { return }
+        logger.notice("shutting down: no new connections; draining \(openStreams) open streams for up to \(seconds) s")
+        Task {
+            try? await Task.sleep(for: .seconds(seconds))
+            let ended = expire()
+            if ended > 0 { logger.warning("drain time over: ended \(ended) streams still open") }
+            try? await Task.sleep(for: .seconds(Self.graceAfterExpirySeconds))
+            let stop = registry.withLock { $0.forceStop }
+            if let stop {
+                logger.warning("drain time over: stopping requests still in flight")
+                stop()
+            }
+        }
+    }
+
+    /// Ends every registered stream; returns how many there were.
+    @discardableResult
+    func expire() -> Int {
+        let ends = registry.withLock { registry -> [@Sendable () -> Void] in
+            registry.phase = .expired
+            defer { registry.streams.removeAll() }
+            return Array(registry.streams.values)
+        }
+        for end in ends { end() }
+        return ends.count
+    }
+}
