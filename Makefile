@@ -8,13 +8,18 @@ CONFIG       ?= config.json
 HOST         ?=
 PORT         ?=
 VENV         := .venv
+# docker-compose (v1, the one on PyPI) checks deploy/compose.yaml offline; its pins clash with
+# the SDKs', so it has a virtualenv of its own.
+COMPOSE_VENV := .venv-compose
+REPLICAS     ?= 3
+MOCK         ?=
 DEBUG_BIN    := .build/debug
 RELEASE_BIN  := .build/release
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the build, the tests and the benchmarks need.
 APT_PACKAGES := libhiredis-dev pkg-config redis-server redis-tools python3 python3-venv python3-pip nginx-light wrk
 
-.PHONY: all deps build build-release run test test-swift test-python bench demo venv clean
+.PHONY: all deps build build-release run cluster test test-swift test-python bench demo venv compose-venv clean
 
 all: build
 
@@ -39,6 +44,12 @@ build-release: deps
 run: build
 	$(DEBUG_BIN)/gateway --config $(CONFIG) $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 
+# REPLICAS gateway processes on one Redis behind nginx, all on loopback, without Docker; Ctrl-C
+# stops them all. MOCK=1 uses demo/config.json against a local mock-provider (no keys needed).
+cluster: build
+	python3 deploy/local/cluster.py --replicas $(REPLICAS) --bin $(DEBUG_BIN) \
+	  $(if $(MOCK),--mock --config demo/config.json,--config $(CONFIG))
+
 # The test virtualenv holds the official SDKs the integration tests use as real clients.
 $(VENV)/.installed: tests/python/requirements.txt | deps
 	python3 -m venv $(VENV)
@@ -47,16 +58,28 @@ $(VENV)/.installed: tests/python/requirements.txt | deps
 
 venv: $(VENV)/.installed
 
+# docker-compose 1.29.2 pins PyYAML < 6, and PyYAML 5.4's source only builds with Cython < 3
+# (there is no wheel for this Python): build it without isolation against an older Cython.
+$(COMPOSE_VENV)/.installed: | deps
+	python3 -m venv $(COMPOSE_VENV)
+	$(COMPOSE_VENV)/bin/pip install -q --disable-pip-version-check "cython<3" wheel setuptools
+	$(COMPOSE_VENV)/bin/pip install -q --disable-pip-version-check --no-build-isolation "pyyaml==5.4.1"
+	$(COMPOSE_VENV)/bin/pip install -q --disable-pip-version-check docker-compose==1.29.2
+	touch $@
+
+compose-venv: $(COMPOSE_VENV)/.installed
+
 # Unit tests, then integration tests against throwaway redis-server processes that the test
 # harness starts on free loopback ports and stops afterwards (never skipped), then the Python
-# tests with the official SDKs against real gateway and mock-provider processes.
-test: deps venv
+# tests with the official SDKs against real gateway and mock-provider processes (nginx and the
+# local cluster launcher among them), and the offline checks of the deploy/ recipes.
+test: deps venv compose-venv
 	$(SWIFT) build --build-tests
 	REDIS_SERVER_BIN=$$(command -v redis-server) $(SWIFT) test --skip-build
-	@if ls tests/python/test_*.py >/dev/null 2>&1; then \
-	  MOCK_PROVIDER_BIN=$(DEBUG_BIN)/mock-provider GATEWAY_BIN=$(DEBUG_BIN)/gateway \
-	  REDIS_SERVER_BIN=$$(command -v redis-server) $(VENV)/bin/python -m pytest tests/python -q; \
-	fi
+	MOCK_PROVIDER_BIN=$(DEBUG_BIN)/mock-provider GATEWAY_BIN=$(DEBUG_BIN)/gateway \
+	  REDIS_SERVER_BIN=$$(command -v redis-server) NGINX_BIN=$$(command -v nginx || echo /usr/sbin/nginx) \
+	  DOCKER_COMPOSE_BIN=$(CURDIR)/$(COMPOSE_VENV)/bin/docker-compose \
+	  $(VENV)/bin/python -m pytest tests/python -q
 
 # Starts mock-provider and the gateway (in-memory store) with demo/config.json, sends a few
 # requests and prints the answers and /v1/usage. Needs no provider keys and no network.
@@ -68,4 +91,4 @@ bench: build-release
 	python3 bench/run_bench.py --bin $(RELEASE_BIN)
 
 clean:
-	rm -rf .build $(VENV)
+	rm -rf .build $(VENV) $(COMPOSE_VENV)
