@@ -11,7 +11,8 @@ import Glibc
 /// The file's *directory* is watched with inotify, not the file's inode, so every way of
 /// replacing the file is seen: editors that write a new file and rename it over the old one,
 /// Kubernetes ConfigMap updates (the `..data` symlink swapped to a new directory), `cp`, `>`.
-/// Events are coalesced for `settle` seconds, so a save that takes several writes is read once.
+/// Events are coalesced for `settle` seconds, so a save that takes several writes is read once;
+/// events of other files in the directory are ignored (`InotifyEvents`).
 /// Where inotify is unavailable, and as a safety net for changes it cannot see (a bind mount
 /// replaced from outside, a network file system), the file is also polled every `pollInterval`;
 /// a poll costs one read and one hash of a small file. SIGHUP (`requestReload`) forces a reload.
@@ -26,6 +27,8 @@ final class ConfigWatcher: @unchecked Sendable {
     /// The wake-up pipe: `r` forces a reload, `q` stops the thread.
     private let wakeRead: Int32
     private let wakeWrite: Int32
+    /// The config's file name: inotify events of other names in its directory are ignored.
+    private let fileName: String
 
     init(reloader: ConfigReloader, logger: Logger, pollInterval: Double = 2, settle: Double = 0.1) {
         self.reloader = reloader
@@ -41,6 +44,7 @@ final class ConfigWatcher: @unchecked Sendable {
         }
         (wakeRead, wakeWrite) = (fds[0], fds[1])
         let directory = URL(fileURLWithPath: reloader.path).deletingLastPathComponent().path
+        fileName = URL(fileURLWithPath: reloader.path).lastPathComponent
         let fd = inotify_init1(Int32(IN_CLOEXEC | IN_NONBLOCK))
         if fd >= 0 {
             let mask = UInt32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_ATTRIB | IN_MODIFY)
@@ -100,9 +104,11 @@ final class ConfigWatcher: @unchecked Sendable {
             if descriptors.count > 1, descriptors[1].revents & Int16(POLLIN) != 0 {
                 // Coalesce the burst of events one save makes, then read the file once; at most
                 // for a second, so a busy neighbour in the same directory cannot delay a reload.
+                // Events of other files in the directory are read and dropped.
                 let coalesceUntil = Date().addingTimeInterval(1)
-                repeat { _ = drain(inotifyFD) } while Date() < coalesceUntil && waitReadable(inotifyFD, seconds: settle)
-                changed = true
+                repeat {
+                    if InotifyEvents.concern(drain(inotifyFD), fileName: fileName) { changed = true }
+                } while Date() < coalesceUntil && waitReadable(inotifyFD, seconds: settle)
             }
             if force || changed || nextPoll.timeIntervalSinceNow <= 0 {
                 if force { logger.notice("config reload requested (SIGHUP)") }
