@@ -16,6 +16,7 @@ let package = Package(
         .executable(name: "gateway", targets: ["Gateway"]),
         .executable(name: "mock-provider", targets: ["MockProvider"]),
         .executable(name: "keypool-bench", targets: ["KeyPoolBench"]),
+        .executable(name: "stream-bench", targets: ["StreamBench"]),
         .library(name: "KeyPool", targets: ["KeyPool"]),
     ],
     dependencies: [
@@ -80,6 +81,16 @@ let package = Package(
             dependencies: [
                 "KeyPool",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "StreamBench",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

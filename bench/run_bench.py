@@ -302,17 +302,62 @@ def process(args, ready_url, log):
         proc.wait(timeout=10)
 
 
+@contextmanager
+def nginx_proxy(upstream_port, log):
+    """nginx proxy_pass to `upstream_port`, with the launcher's proxy settings (no buffering,
+    kept-alive upstream connections) and one worker per core: a C reverse proxy doing no
+    accounting, the practical floor for any gateway."""
+    workdir = tempfile.mkdtemp(prefix="bench-nginx-")
+    os.makedirs(os.path.join(workdir, "nginx-tmp"))
+    port = free_port()
+    text = open(os.path.join(ROOT, "deploy", "local", "nginx.conf.in")).read()
+    text = text.replace("worker_processes 1;", "worker_processes auto;")
+    for name, value in {"@RUN_DIR@": workdir, "@PORT@": str(port),
+                        "@UPSTREAM_SERVERS@": f"        server 127.0.0.1:{upstream_port};"}.items():
+        text = text.replace(name, value)
+    conf = os.path.join(workdir, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(text)
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    try:
+        with process([nginx, "-e", os.path.join(workdir, "error.log"), "-p", workdir, "-c", conf],
+                     f"http://127.0.0.1:{port}/nginx-health", log) as proc:
+            yield port, proc
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def rss_kb(pid):
+    """Resident set size of a process and its children (nginx's workers), in KiB."""
+    total = 0
+    pids = [pid]
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            pids += [int(p) for p in f.read().split()]
+    except OSError:
+        pass
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/status") as f:
+                total += int(next(l for l in f if l.startswith("VmRSS:")).split()[1])
+        except (OSError, StopIteration):
+            pass
+    return total
+
+
 def bench_gateway(bindir, quick):
-    """Issue 5: latency the gateway adds over calling mock-provider directly, same run.
+    """Issues 5 and 10: what the gateway costs over calling mock-provider directly and over
+    nginx (a C reverse proxy doing no accounting), same run.
 
     The VM's neighbours make any one run drift by tens of percent, so the c=1 runs are
-    interleaved: each round measures direct, gateway (memory) and gateway (Redis) back to back,
-    the added latency is taken within a round, and the median round is reported.
+    interleaved: each round measures direct, nginx, gateway (memory) and gateway (Redis) back to
+    back, the added latency is taken within a round, and the median round is reported.
     """
     seconds = 3 if quick else 10
     rounds = 3 if quick else 5
     round_seconds = max(2, seconds // 2)
-    results = {"machine": machine(), "runs": [], "rounds": []}
+    sweep_seconds = 2 if quick else 4
+    results = {"machine": machine(), "runs": [], "rounds": [], "sweep": []}
     mock_port = free_port()
     workdir = tempfile.mkdtemp(prefix="bench-gateway-")
     log = open(os.path.join(workdir, "log.txt"), "w")
@@ -333,14 +378,16 @@ def bench_gateway(bindir, quick):
         return path, c["server"]["port"]
 
     def show(label, r):
-        print(f"{label:15} c={r['concurrency']:2}: {r['per_second']:>8.0f} req/s  p50 {r['p50_us']:.0f} us  "
+        print(f"{label:15} c={r['concurrency']:3}: {r['per_second']:>8.0f} req/s  p50 {r['p50_us']:.0f} us  "
               f"p99 {r['p99_us']:.0f} us  errors {r['errors']} {r['socket_errors']}", flush=True)
 
     with process([os.path.join(bindir, "mock-provider"), "--port", str(mock_port)],
-                 f"http://127.0.0.1:{mock_port}/_mock/health", log), redis_server() as redis_port:
+                 f"http://127.0.0.1:{mock_port}/_mock/health", log), redis_server() as redis_port, \
+            nginx_proxy(mock_port, log) as (nginx_port, _):
         memory_config, memory_port = config(None)
         redis_config, redis_gw_port = config(redis_port)
         targets = {"direct": (f"http://127.0.0.1:{mock_port}/v1/chat/completions", "sk-bench-0"),
+                   "nginx": (f"http://127.0.0.1:{nginx_port}/v1/chat/completions", "sk-bench-0"),
                    "gateway-memory": (f"http://127.0.0.1:{memory_port}/v1/chat/completions", "bench-access"),
                    "gateway-redis": (f"http://127.0.0.1:{redis_gw_port}/v1/chat/completions", "bench-access")}
         with process([os.path.join(bindir, "gateway"), "--config", memory_config, "--log-level", "warning"],
@@ -359,14 +406,27 @@ def bench_gateway(bindir, quick):
                     this_round[label] = r
                     show(label, r)
                 results["rounds"].append({
-                    store: {"added_p50_us": this_round[f"gateway-{store}"]["p50_us"] - this_round["direct"]["p50_us"],
-                            "added_p99_us": this_round[f"gateway-{store}"]["p99_us"] - this_round["direct"]["p99_us"]}
-                    for store in ("memory", "redis")})
-            for label, (url, key) in targets.items():
-                r = wrk(url, 64, seconds, key)
-                r.update({"target": label, "concurrency": 64})
-                results["runs"].append(r)
-                show(label, r)
+                    name: {"added_p50_us": this_round[name]["p50_us"] - this_round["direct"]["p50_us"],
+                           "added_p99_us": this_round[name]["p99_us"] - this_round["direct"]["p99_us"]}
+                    for name in ("nginx", "gateway-memory", "gateway-redis")})
+            for connections in (64, 256):
+                for label, (url, key) in targets.items():
+                    r = wrk(url, connections, seconds, key)
+                    r.update({"target": label, "concurrency": connections})
+                    results["runs"].append(r)
+                    show(label, r)
+            # The highest rate at which the added p99 stays under 5 ms: load rises with the
+            # number of connections (wrk is closed-loop: each connection sends its next request
+            # when the answer arrives), and each level is measured direct and through the gateway.
+            for connections in (2, 4, 8, 16, 32, 64, 128):
+                level = {"concurrency": connections}
+                for label in ("direct", "gateway-memory", "gateway-redis"):
+                    url, key = targets[label]
+                    r = wrk(url, connections, sweep_seconds, key)
+                    level[label] = r
+                    r["concurrency"] = connections
+                    show(f"sweep {label}", r)
+                results["sweep"].append(level)
     log.close()
     shutil.rmtree(workdir, ignore_errors=True)
 
@@ -381,38 +441,183 @@ def bench_gateway(bindir, quick):
     def c1(target, key):
         return median([r[key] for r in results["runs"] if r["target"] == target and r["concurrency"] == 1])
 
-    def c64(target):
-        return next(r for r in results["runs"] if r["target"] == target and r["concurrency"] == 64)
+    def at(target, connections):
+        return next(r for r in results["runs"] if r["target"] == target and r["concurrency"] == connections)
     m = results["machine"]
-    lines = [f"Measured {m['date']} on {m['cpu']} ({m['cores']} cores), {m['redis']}; wrk, the gateway, "
-             "mock-provider and redis-server share the cores. Non-streaming chat completions, 10 keys; release "
-             f"builds. Concurrency 1: {rounds} interleaved rounds of {round_seconds} s per target, medians; "
-             f"concurrency 64: one {seconds} s run per target.", "",
-             "| target | c=1 p50 | c=1 p99 | c=64 req/s | c=64 p50 | c=64 p99 | errors |", "|---|---|---|---|---|---|---|"]
+    lines = [f"Measured {m['date']} on {m['cpu']} ({m['cores']} cores), {m['redis']}, nginx "
+             f"{nginx_version()}; wrk, the gateway, nginx, mock-provider and redis-server share the cores. "
+             "Non-streaming chat completions, 10 keys; release builds. Concurrency 1: "
+             f"{rounds} interleaved rounds of {round_seconds} s per target, medians; concurrency 64 and 256: one "
+             f"{seconds} s run per target.", "",
+             "| target | c=1 p50 | c=1 p99 | c=64 req/s | c=64 p99 | c=256 req/s | c=256 p99 | errors |",
+             "|---|---|---|---|---|---|---|---|"]
     for target in targets:
-        b = c64(target)
-        errors = b["errors"] + sum(r["errors"] for r in results["runs"] if r["target"] == target and r["concurrency"] == 1)
-        lines.append(f"| {target} | {c1(target, 'p50_us'):.0f} us | {c1(target, 'p99_us'):.0f} us | {b['per_second']:,.0f} | "
-                     f"{b['p50_us']:.0f} us | {b['p99_us']:.0f} us | {errors} |")
-    lines += ["", "Added latency at concurrency 1 (gateway minus direct within each round; median round, and the range):", "",
-              "| store | added p50 | added p99 |", "|---|---|---|"]
-    for store in ("memory", "redis"):
-        p50s = [r[store]["added_p50_us"] / 1000 for r in results["rounds"]]
-        p99s = [r[store]["added_p99_us"] / 1000 for r in results["rounds"]]
-        lines.append(f"| {store} | {median(p50s):.3f} ms ({min(p50s):.2f}-{max(p50s):.2f}) | "
+        b, c = at(target, 64), at(target, 256)
+        errors = sum(r["errors"] for r in results["runs"] if r["target"] == target)
+        sockets = "; ".join(r["socket_errors"] for r in results["runs"] if r["target"] == target and r["socket_errors"])
+        lines.append(f"| {target} | {c1(target, 'p50_us'):.0f} us | {c1(target, 'p99_us'):.0f} us | "
+                     f"{b['per_second']:,.0f} | {b['p99_us'] / 1000:.1f} ms | {c['per_second']:,.0f} | "
+                     f"{c['p99_us'] / 1000:.1f} ms | {errors}{' (' + sockets + ')' if sockets else ''} |")
+    lines += ["", "Added latency at concurrency 1 (minus direct within each round; median round, and the range):", "",
+              "| through | added p50 | added p99 |", "|---|---|---|"]
+    for name in ("nginx", "gateway-memory", "gateway-redis"):
+        p50s = [r[name]["added_p50_us"] / 1000 for r in results["rounds"]]
+        p99s = [r[name]["added_p99_us"] / 1000 for r in results["rounds"]]
+        lines.append(f"| {name} | {median(p50s):.3f} ms ({min(p50s):.2f}-{max(p50s):.2f}) | "
                      f"{median(p99s):.3f} ms ({min(p99s):.2f}-{max(p99s):.2f}) |")
-    lines += ["", "Targets: added p50 at most 0.5 ms, added p99 at most 2 ms."]
+    ratio = at("gateway-redis", 64)["per_second"] / at("nginx", 64)["per_second"]
+    ratio_memory = at("gateway-memory", 64)["per_second"] / at("nginx", 64)["per_second"]
+    lines += ["", f"Throughput at c=64 against nginx's: gateway-redis **{ratio:.0%}**, gateway-memory **{ratio_memory:.0%}**.",
+              "", "Load sweep (closed loop: each connection sends its next request when the answer arrives); "
+              "added p99 = gateway p99 minus direct p99 at the same concurrency:", "",
+              "| connections | direct req/s | direct p99 | gateway-memory req/s | added p99 | gateway-redis req/s | added p99 |",
+              "|---|---|---|---|---|---|---|"]
+    best = {}
+    for level in results["sweep"]:
+        d = level["direct"]
+        row = f"| {level['concurrency']} | {d['per_second']:,.0f} | {d['p99_us'] / 1000:.2f} ms |"
+        for store in ("gateway-memory", "gateway-redis"):
+            g = level[store]
+            added = (g["p99_us"] - d["p99_us"]) / 1000
+            row += f" {g['per_second']:,.0f} | {added:.2f} ms |"
+            if added < 5 and g["errors"] == 0:
+                best[store] = max(best.get(store, 0), g["per_second"])
+        lines.append(row)
+    lines += ["", "Highest measured rate with added p99 under 5 ms: " + ", ".join(
+        f"{store} **{best.get(store, 0):,.0f} req/s**" for store in ("gateway-memory", "gateway-redis")) + ".",
+              "", "Targets (issue 5): added p50 at most 0.5 ms, added p99 at most 2 ms. (Issue 10): with the Redis "
+              "store, c=64 throughput at least 50 % of nginx's, added p50 at most 0.3 ms and p99 at most 1 ms."]
     replace_section("gateway", "\n".join(lines))
+    print("\n".join(lines))
+
+
+def nginx_version():
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    out = subprocess.run([nginx, "-v"], capture_output=True, text=True).stderr.strip()
+    return out.split("/")[-1] if "/" in out else out
+
+
+def bench_streaming(bindir, quick):
+    """Issue 10: streams of 64 chunks 20 ms apart, direct, through nginx and through the gateway;
+    time to first event, gaps between events, stalls, and the gateway's memory with 1,000 streams
+    open at once."""
+    mock_port = free_port()
+    workdir = tempfile.mkdtemp(prefix="bench-streaming-")
+    log = open(os.path.join(workdir, "log.txt"), "w")
+    mock_config = os.path.join(workdir, "mock.json")
+    with open(mock_config, "w") as f:
+        json.dump({"faults": {"chunks": 64, "chunk_gap_ms": 20}}, f)
+    many = 200 if quick else 1000
+    results = {"machine": machine(), "runs": [], "rss": {}}
+
+    def config(redis_port):
+        c = {"access_key": "bench-access",
+             "provider_keys": [{"provider": "mock", "type": "openai",
+                                "base_url": f"http://127.0.0.1:{mock_port}/v1", "models": ["mock-model"],
+                                "key": [f"sk-bench-{i}" for i in range(10)]}],
+             "server": {"port": free_port(), "upstream_connections_per_host": 2048}}
+        if redis_port:
+            c["redis"] = f"redis://127.0.0.1:{redis_port}/0"
+        path = os.path.join(workdir, f"config-{redis_port or 'memory'}.json")
+        with open(path, "w") as f:
+            json.dump(c, f)
+        return path, c["server"]["port"]
+
+    def streams(url, key, count, rounds=1):
+        out = subprocess.run([os.path.join(bindir, "stream-bench"), "--url", url, "--key", key,
+                              "--streams", str(count), "--rounds", str(rounds)],
+                             check=True, capture_output=True, text=True, timeout=600).stdout
+        return json.loads(out.strip().splitlines()[-1])
+
+    def sampling(pid, into):
+        """Samples a process's RSS every 20 ms until `into["stop"]` is set; keeps the peak."""
+        import threading
+
+        def run():
+            while not into.get("stop"):
+                into["peak_kb"] = max(into.get("peak_kb", 0), rss_kb(pid))
+                time.sleep(0.02)
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        return thread
+
+    with process([os.path.join(bindir, "mock-provider"), "--port", str(mock_port), "--config", mock_config,
+                  "--log-level", "warning"], f"http://127.0.0.1:{mock_port}/_mock/health", log), \
+            redis_server() as redis_port, nginx_proxy(mock_port, log) as (nginx_port, nginx_proc):
+        memory_config, memory_port = config(None)
+        redis_config, redis_gw_port = config(redis_port)
+        with process([os.path.join(bindir, "gateway"), "--config", memory_config, "--log-level", "warning"],
+                     f"http://127.0.0.1:{memory_port}/health", log) as memory_proc, \
+             process([os.path.join(bindir, "gateway"), "--config", redis_config, "--log-level", "warning"],
+                     f"http://127.0.0.1:{redis_gw_port}/health", log) as redis_proc:
+            time.sleep(0.5)
+            results["rss"]["idle_kb"] = {"gateway-memory": rss_kb(memory_proc.pid), "gateway-redis": rss_kb(redis_proc.pid),
+                                         "nginx": rss_kb(nginx_proc.pid)}
+            targets = {"direct": (f"http://127.0.0.1:{mock_port}/v1/chat/completions", "sk-bench-0", None),
+                       "nginx": (f"http://127.0.0.1:{nginx_port}/v1/chat/completions", "sk-bench-0", nginx_proc),
+                       "gateway-memory": (f"http://127.0.0.1:{memory_port}/v1/chat/completions", "bench-access", memory_proc),
+                       "gateway-redis": (f"http://127.0.0.1:{redis_gw_port}/v1/chat/completions", "bench-access", redis_proc)}
+            for url, key, _ in targets.values():  # warm-up
+                streams(url, key, 8)
+            for count, rounds in ((1, 10 if not quick else 3), (64, 3 if not quick else 1), (many, 1)):
+                for label, (url, key, proc) in targets.items():
+                    peak = {}
+                    thread = sampling(proc.pid, peak) if proc else None
+                    r = streams(url, key, count, rounds)
+                    if thread:
+                        peak["stop"] = True
+                        thread.join()
+                        r["rss_peak_kb"] = peak.get("peak_kb", 0)
+                    r.update({"target": label, "concurrency": count})
+                    results["runs"].append(r)
+                    print(f"{label:15} streams={count:4}: completed {r['completed']}/{r['requests']} stalled {r['stalled']} "
+                          f"ttfe p50 {r['ttfe_p50_ms']:.1f} ms p99 {r['ttfe_p99_ms']:.1f} ms  gap p99 {r['gap_p99_ms']:.1f} ms "
+                          f"max {r['gap_max_ms']:.0f} ms  rss {r.get('rss_peak_kb', 0) / 1024:.0f} MiB", flush=True)
+            time.sleep(1)
+            results["rss"]["after_kb"] = {"gateway-memory": rss_kb(memory_proc.pid), "gateway-redis": rss_kb(redis_proc.pid)}
+    log.close()
+    shutil.rmtree(workdir, ignore_errors=True)
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(os.path.join(RESULTS, "streaming.json"), "w") as f:
+        json.dump(results, f, indent=2)
+
+    def run(target, count):
+        return next(r for r in results["runs"] if r["target"] == target and r["concurrency"] == count)
+    m = results["machine"]
+    lines = [f"Measured {m['date']} on {m['cpu']} ({m['cores']} cores); stream-bench (AsyncHTTPClient), the "
+             "gateway, nginx, mock-provider and redis-server share the cores. Each stream: a role event, 64 "
+             "content pieces, a finish event, 20 ms apart (mock-provider's `chunks` and `chunk_gap_ms`); a gap over "
+             "250 ms counts as a stall. Time to first event (TTFE) is from the request's start.", "",
+             "| target | streams | completed | stalled | TTFE p50 | TTFE p99 | added TTFE p50 | gap p50 | gap p99 | gap max | peak RSS |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for count in (1, 64, many):
+        direct = run("direct", count)
+        for target in targets:
+            r = run(target, count)
+            added = r["ttfe_p50_ms"] - direct["ttfe_p50_ms"]
+            rss = f"{r['rss_peak_kb'] / 1024:.0f} MiB" if "rss_peak_kb" in r else "-"
+            lines.append(f"| {target} | {count} x {r['requests'] // count} | {r['completed']} | {r['stalled']} | "
+                         f"{r['ttfe_p50_ms']:.1f} ms | {r['ttfe_p99_ms']:.1f} ms | "
+                         f"{'-' if target == 'direct' else f'{added:+.2f} ms'} | {r['gap_p50_ms']:.1f} ms | "
+                         f"{r['gap_p99_ms']:.1f} ms | {r['gap_max_ms']:.0f} ms | {rss} |")
+    idle = results["rss"]["idle_kb"]
+    lines += ["", f"Resident memory idle (after start-up): gateway-memory {idle['gateway-memory'] / 1024:.0f} MiB, "
+              f"gateway-redis {idle['gateway-redis'] / 1024:.0f} MiB, nginx (master and workers) {idle['nginx'] / 1024:.0f} MiB; "
+              f"after the runs: gateway-memory {results['rss']['after_kb']['gateway-memory'] / 1024:.0f} MiB, "
+              f"gateway-redis {results['rss']['after_kb']['gateway-redis'] / 1024:.0f} MiB.", "",
+              f"Targets (issue 10): {many if not quick else 1000} concurrent streams with no stall; RSS at most 150 MB with them."]
+    replace_section("streaming", "\n".join(lines))
     print("\n".join(lines))
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--bin", default=os.path.join(ROOT, ".build", "release"))
-    parser.add_argument("--only", action="append", help="run only these scenarios (redis-client, keypool-store, gateway)")
+    parser.add_argument("--only", action="append", help="run only these scenarios (redis-client, keypool-store, gateway, streaming)")
     parser.add_argument("--quick", action="store_true", help="fewer requests, for a smoke run")
     args = parser.parse_args()
-    scenarios = {"redis-client": bench_redis_client, "keypool-store": bench_keypool_store, "gateway": bench_gateway}
+    scenarios = {"redis-client": bench_redis_client, "keypool-store": bench_keypool_store, "gateway": bench_gateway,
+                 "streaming": bench_streaming}
     for name, fn in scenarios.items():
         if args.only and name not in args.only:
             continue
