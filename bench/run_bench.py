@@ -345,6 +345,24 @@ def rss_kb(pid):
     return total
 
 
+def gateway_config(workdir, mock_port, redis_port):
+    """A gateway config in front of mock-provider: 10 keys with limits no run reaches, the Redis
+    store when `redis_port` is given; returns its path and the gateway's port."""
+    c = {"access_key": "bench-access", "model_usage_gap_percentage": 5,
+         "provider_keys": [{"provider": "mock", "type": "openai",
+                            "base_url": f"http://127.0.0.1:{mock_port}/v1", "models": ["mock-model"],
+                            "key": [f"sk-bench-{i}" for i in range(10)], "max_request_min": 1_000_000_000,
+                            "max_token_min": 1_000_000_000_000, "max_request_day": 1_000_000_000}],
+         # Enough pooled upstream connections for the 1,000-stream run.
+         "server": {"port": free_port(), "upstream_connections_per_host": 2048}}
+    if redis_port:
+        c["redis"] = f"redis://127.0.0.1:{redis_port}/0"
+    path = os.path.join(workdir, f"config-{redis_port or 'memory'}.json")
+    with open(path, "w") as f:
+        json.dump(c, f)
+    return path, c["server"]["port"]
+
+
 def bench_gateway(bindir, quick):
     """Issues 5 and 10: what the gateway costs over calling mock-provider directly and over
     nginx (a C reverse proxy doing no accounting), same run.
@@ -361,21 +379,8 @@ def bench_gateway(bindir, quick):
     mock_port = free_port()
     workdir = tempfile.mkdtemp(prefix="bench-gateway-")
     log = open(os.path.join(workdir, "log.txt"), "w")
-    keys = [f"sk-bench-{i}" for i in range(10)]
-
     def config(redis_port):
-        c = {"access_key": "bench-access", "model_usage_gap_percentage": 5,
-             "provider_keys": [{"provider": "mock", "type": "openai",
-                                "base_url": f"http://127.0.0.1:{mock_port}/v1", "models": ["mock-model"],
-                                "key": keys, "max_request_min": 1_000_000_000, "max_token_min": 1_000_000_000_000,
-                                "max_request_day": 1_000_000_000}],
-             "server": {"port": free_port()}}
-        if redis_port:
-            c["redis"] = f"redis://127.0.0.1:{redis_port}/0"
-        path = os.path.join(workdir, f"config-{redis_port or 'memory'}.json")
-        with open(path, "w") as f:
-            json.dump(c, f)
-        return path, c["server"]["port"]
+        return gateway_config(workdir, mock_port, redis_port)
 
     def show(label, r):
         print(f"{label:15} c={r['concurrency']:3}: {r['per_second']:>8.0f} req/s  p50 {r['p50_us']:.0f} us  "
@@ -511,17 +516,7 @@ def bench_streaming(bindir, quick):
     results = {"machine": machine(), "runs": [], "rss": {}}
 
     def config(redis_port):
-        c = {"access_key": "bench-access",
-             "provider_keys": [{"provider": "mock", "type": "openai",
-                                "base_url": f"http://127.0.0.1:{mock_port}/v1", "models": ["mock-model"],
-                                "key": [f"sk-bench-{i}" for i in range(10)]}],
-             "server": {"port": free_port(), "upstream_connections_per_host": 2048}}
-        if redis_port:
-            c["redis"] = f"redis://127.0.0.1:{redis_port}/0"
-        path = os.path.join(workdir, f"config-{redis_port or 'memory'}.json")
-        with open(path, "w") as f:
-            json.dump(c, f)
-        return path, c["server"]["port"]
+        return gateway_config(workdir, mock_port, redis_port)
 
     def streams(url, key, count, rounds=1):
         out = subprocess.run([os.path.join(bindir, "stream-bench"), "--url", url, "--key", key,
