@@ -449,7 +449,7 @@ def bench_gateway(bindir, quick):
     def at(target, connections):
         return next(r for r in results["runs"] if r["target"] == target and r["concurrency"] == connections)
     m = results["machine"]
-    lines = [f"Measured {m['date']} on {m['cpu']} ({m['cores']} cores), {m['redis']}, nginx "
+    lines = [f"Measured {m['date']} on {m['cpu']} ({m['cores']} cores), {m['swift']}, {m['redis']}, nginx "
              f"{nginx_version()}; wrk, the gateway, nginx, mock-provider and redis-server share the cores. "
              "Non-streaming chat completions, 10 keys; release builds. Concurrency 1: "
              f"{rounds} interleaved rounds of {round_seconds} s per target, medians; concurrency 64 and 256: one "
@@ -477,7 +477,9 @@ def bench_gateway(bindir, quick):
               "added p99 = gateway p99 minus direct p99 at the same concurrency:", "",
               "| connections | direct req/s | direct p99 | gateway-memory req/s | added p99 | gateway-redis req/s | added p99 |",
               "|---|---|---|---|---|---|---|"]
-    best = {}
+    # The rate before the first level at which the added p99 reaches 5 ms: beyond it, direct's
+    # own p99 can blow up too and make the difference meaningless (even negative).
+    best, breached = {}, set()
     for level in results["sweep"]:
         d = level["direct"]
         row = f"| {level['concurrency']} | {d['per_second']:,.0f} | {d['p99_us'] / 1000:.2f} ms |"
@@ -485,10 +487,12 @@ def bench_gateway(bindir, quick):
             g = level[store]
             added = (g["p99_us"] - d["p99_us"]) / 1000
             row += f" {g['per_second']:,.0f} | {added:.2f} ms |"
-            if added < 5 and g["errors"] == 0:
+            if added >= 5 or g["errors"]:
+                breached.add(store)
+            elif store not in breached:
                 best[store] = max(best.get(store, 0), g["per_second"])
         lines.append(row)
-    lines += ["", "Highest measured rate with added p99 under 5 ms: " + ", ".join(
+    lines += ["", "Highest measured rate with added p99 under 5 ms (up to the first level over it): " + ", ".join(
         f"{store} **{best.get(store, 0):,.0f} req/s**" for store in ("gateway-memory", "gateway-redis")) + ".",
               "", "Targets (issue 5): added p50 at most 0.5 ms, added p99 at most 2 ms. (Issue 10): with the Redis "
               "store, c=64 throughput at least 50 % of nginx's, added p50 at most 0.3 ms and p99 at most 1 ms."]
@@ -579,7 +583,8 @@ def bench_streaming(bindir, quick):
     def run(target, count):
         return next(r for r in results["runs"] if r["target"] == target and r["concurrency"] == count)
     m = results["machine"]
-    lines = [f"Measured {m['date']} on {m['cpu']} ({m['cores']} cores); stream-bench (AsyncHTTPClient), the "
+    lines = [f"Measured {m['date']} on {m['cpu']} ({m['cores']} cores), {m['swift']}, nginx {nginx_version()}; "
+             "stream-bench (AsyncHTTPClient), the "
              "gateway, nginx, mock-provider and redis-server share the cores. Each stream: a role event, 64 "
              "content pieces, a finish event, 20 ms apart (mock-provider's `chunks` and `chunk_gap_ms`); a gap over "
              "250 ms counts as a stall. Time to first event (TTFE) is from the request's start.", "",
