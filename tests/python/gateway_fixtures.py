@@ -64,12 +64,34 @@ def _gateway_binary() -> Path:
 
 # Redis -----------------------------------------------------------------------------------------
 
+def server_port() -> int:
+    """A free loopback port outside the kernel's ephemeral range, for a server that is stopped
+    and started again on the same port: while it is down, the gateway's reconnect attempts could
+    otherwise take the port themselves (a TCP self-connect, source port = destination port)."""
+    import random
+
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999
+    candidates = range(10000, low) if low > 12000 else range(high + 1, 65536)
+    for _ in range(200):
+        port = random.choice(candidates)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+    raise RuntimeError("no free loopback port outside the ephemeral range")
+
+
 class RedisServer:
     """A `redis-server` process with no persistence, on a free port."""
 
     def __init__(self, port: int | None = None):
         """On a free port, or on `port` to bring a stopped server back where clients expect it."""
-        self.port = port or free_port()
+        self.port = port or server_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],

@@ -136,25 +136,35 @@ final class RedisServer: @unchecked Sendable {
         throw TestFailure("no fresh loopback port after 50 tries")
     }
 
+    /// A free loopback port outside the kernel's ephemeral range. Tests stop redis-server and
+    /// start it again on the same port while the client keeps reconnecting; a port inside the
+    /// ephemeral range can be taken meanwhile by one of those very connect attempts (a TCP
+    /// self-connect: source port = destination port), and the restarted server cannot bind.
     private static func kernelPort() throws -> Int {
+        let range = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8))?
+            .split(whereSeparator: \.isWhitespace).compactMap { Int($0) } ?? []
+        let (low, high) = range.count == 2 ? (range[0], range[1]) : (32768, 60999)
+        let candidates = low > 12_000 ? 10_000..<low : (high + 1)..<65_536
+        for _ in 0..<200 {
+            let port = Int.random(in: candidates)
+            if canBind(port: port) { return port }
+        }
+        throw TestFailure("no free loopback port outside the ephemeral range")
+    }
+
+    private static func canBind(port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw TestFailure("socket() failed") }
+        guard fd >= 0 else { return false }
         defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let bound = withUnsafePointer(to: &address) {
+        return withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
             }
-        }
-        guard bound == 0 else { throw TestFailure("bind() failed") }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        return Int(UInt16(bigEndian: address.sin_port))
+        } == 0
     }
 }
 
