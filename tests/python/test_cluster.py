@@ -8,6 +8,7 @@ limits, so a gateway that overshot a key's limit would show up as a 429 from the
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import os
 import signal
@@ -101,8 +102,7 @@ async def _fire(url: str, count: int) -> list[httpx.Response]:
 def _same_picture(usage: dict) -> dict:
     """/v1/usage without what may differ between two readings of the same state: the seconds
     left in a window or a cooldown."""
-    text = json.dumps(usage, sort_keys=True)
-    value = json.loads(text)
+    value = copy.deepcopy(usage)
     for provider in value["details"].values():
         for key in provider["keys"].values():
             for field in list(key):

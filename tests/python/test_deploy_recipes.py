@@ -49,10 +49,9 @@ def _k8s_documents() -> dict[tuple[str, str], dict]:
 
 # compose ----------------------------------------------------------------------------------------
 
-def _compose(*args: str) -> subprocess.CompletedProcess:
+def _compose(*args: str, file: Path = DEPLOY / "compose.yaml") -> subprocess.CompletedProcess:
     compose = _tool("DOCKER_COMPOSE_BIN", REPO / ".venv-compose" / "bin" / "docker-compose")
-    return subprocess.run([compose, "-f", str(DEPLOY / "compose.yaml"), *args],
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run([compose, "-f", str(file), *args], capture_output=True, text=True, timeout=60)
 
 
 def test_compose_file_is_valid_and_runs_redis_with_aof_three_replicas_and_nginx():
@@ -104,14 +103,13 @@ def _seconds(value: str) -> float:
     return int(match.group(1) or 0) * 60 + float(match.group(2) or 0)
 
 
-def test_compose_validation_catches_a_broken_file(tmp_path):
+def test_compose_validation_catches_a_broken_file():
     """The check above can fail: the same tool refuses a service with an unknown key."""
     broken = (DEPLOY / "compose.yaml").read_text().replace("  nginx:\n", "  nginx:\n    replicaz: 2\n")
     path = DEPLOY / "compose.broken-test.yaml"
     path.write_text(broken)
     try:
-        compose = _tool("DOCKER_COMPOSE_BIN", REPO / ".venv-compose" / "bin" / "docker-compose")
-        result = subprocess.run([compose, "-f", str(path), "config", "-q"], capture_output=True, text=True, timeout=60)
+        result = _compose("config", "-q", file=path)
     finally:
         path.unlink()
     assert result.returncode != 0

@@ -3,7 +3,8 @@ import KeyPool
 
 /// `GET /health` (liveness, config hash, store status) and `GET /ready` (readiness: fails while
 /// the shared store is away in fail-closed mode, so a load balancer stops sending traffic that
-/// would only get 503s, and while the replica drains for shutdown). Neither needs an access key, and neither says anything secret.
+/// would only get 503s, and while the replica drains for shutdown). Neither needs an access key,
+/// and neither says anything secret.
 struct HealthRoutes: Sendable {
     let state: GatewayState
 
