@@ -23,6 +23,15 @@ struct AccessKeysTests {
         #expect(code("Bearer nope") == "wrong")
     }
 
+    /// The request log names the access key by this id, never by the key.
+    @Test func authorizeReturnsTheIdOfTheKeyPresented() throws {
+        #expect(try keys.authorize([.authorization: "Bearer first-key"]) == KeyID.of("first-key"))
+        #expect(try keys.authorize([.authorization: "Bearer second-key"]) == KeyID.of("second-key"))
+        #expect(keys.ids == [KeyID.of("first-key"), KeyID.of("second-key")])
+        #expect(KeyID.of("first-key").count == 12)
+        #expect(!KeyID.of("first-key").contains("first"))
+    }
+
     /// Which of the two 401s `authorize` gives for an Authorization header.
     func code(_ header: String) -> String {
         do {

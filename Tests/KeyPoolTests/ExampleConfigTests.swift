@@ -17,6 +17,8 @@ struct ExampleConfigTests {
         #expect(config.accessKeys == ["your-proxy-access-key"])
         #expect(config.redisURL == nil)
         #expect(config.failover == FailoverConfig())  // spelled out with the defaults
+        #expect(config.logging == LoggingConfig())  // likewise
+        #expect(config.metrics == MetricsConfig())
         #expect(config.providers.map(\.name) == ["openrouter", "gemini", "openrouter-paid"])
         let paid = config.providers[2]
         #expect(paid.serves(model: "gpt-4o-mini"))

@@ -10,28 +10,35 @@ func buildApplication(
     environment: [String: String],
     http: HTTPClient,
     logger: Logger,
+    metrics: GatewayMetrics = GatewayMetrics(),
+    logSettings: LogSettings? = nil,
     onListening: @escaping @Sendable (Int) -> Void = { _ in }
 ) async throws -> (some ApplicationProtocol, GatewayState) {
+    let logSettings = logSettings ?? LogSettings(config.logging)
     let redisURL = config.redisURL ?? environment["REDIS_URL"].flatMap { $0.isEmpty ? nil : $0 }
     let state: GatewayState
     if let redisURL {
         let client = try RedisClient(url: redisURL)
         logger.info("store: redis at \(client.configuration.redactedDescription), \(config.server.redisFailureMode.rawValue)")
-        let store = FallbackUsageStore(primary: RedisUsageStore(redis: client), mode: config.server.redisFailureMode)
-        state = GatewayState(config: config, store: store, redis: client, http: http)
+        let measured = MeasuredUsageStore(RedisUsageStore(redis: client), metrics: metrics)
+        let store = FallbackUsageStore(primary: measured, mode: config.server.redisFailureMode)
+        state = GatewayState(config: config, store: store, redis: client, http: http, metrics: metrics, logSettings: logSettings)
     } else {
         logger.info("store: in-memory (no redis configured; one replica only)")
-        state = GatewayState(config: config, store: MemoryUsageStore(), redis: nil, http: http)
+        state = GatewayState(
+            config: config, store: MemoryUsageStore(), redis: nil, http: http, metrics: metrics, logSettings: logSettings)
     }
 
     let router = Router(context: GatewayContext.self)
+    router.add(middleware: ObservabilityMiddleware(state: state))
     router.add(middleware: ErrorMiddleware(knownPaths: [
-        "/v1/chat/completions", "/chat/completions", "/v1/models", "/v1/models/", "/v1/usage", "/health", "/ready",
+        "/v1/chat/completions", "/chat/completions", "/v1/models", "/v1/models/", "/v1/usage", "/health", "/ready", "/metrics",
     ]))
     HealthRoutes(state: state).register(on: router)
     ChatRoutes(proxy: ChatProxy(state: state)).register(on: router)
     ModelsRoutes(state: state).register(on: router)
     UsageRoutes(state: state).register(on: router)
+    MetricsRoutes(state: state).register(on: router)
     let app = Application(
         router: router,
         configuration: .init(address: .hostname(config.server.host, port: config.server.port), serverName: "llm-gateway"),

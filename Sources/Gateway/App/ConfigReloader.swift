@@ -61,6 +61,7 @@ final class ConfigReloader: Sendable {
             logger.warning("config: \(field) changed; it takes effect at the next restart")
         }
         state.replace(with: next)
+        state.metrics.configReload(outcome: "applied")
         lastFailedHash.withLock { $0 = nil }
         logger.notice("config reloaded: hash \(running.hash) -> \(next.hash); \(Self.keyChanges(from: running, to: next))")
     }
@@ -73,6 +74,7 @@ final class ConfigReloader: Sendable {
         let summary = problems.joined(separator: "; ")
         state.reloadFailed(summary)
         guard isNew || force else { return }
+        state.metrics.configReload(outcome: "rejected")
         logger.error("config reload refused, still running \(state.current.config.hash): \(summary)")
     }
 

@@ -4,6 +4,8 @@ import Foundation
 import Hummingbird
 import KeyPool
 import Logging
+import Metrics
+import Prometheus
 import ServiceLifecycle
 import UnixSignals
 
@@ -20,19 +22,39 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "Address to listen on (overrides server.host)") var host: String?
     @Option(help: "Port to listen on (overrides server.port)") var port: Int?
     @Option(help: "Redis URL (overrides the config's redis and REDIS_URL)") var redis: String?
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical") var logLevel = "info"
+    @Option(help: "Log level, overriding logging.level: trace, debug, info, notice, warning, error, critical")
+    var logLevel: String?
+    @Option(help: "Log format, overriding logging.format: json or text") var logFormat: String?
     @Flag(help: "Validate the config (and its ${ENV_VAR} references), print the problems, and exit: 0 if valid, 78 if not")
     var checkConfig = false
 
+    func validate() throws {
+        if let logLevel, Logger.Level(rawValue: logLevel) == nil {
+            throw ValidationError("--log-level must be one of \(LoggingConfig.levels.joined(separator: ", "))")
+        }
+        if let logFormat, LoggingConfig.Format(rawValue: logFormat) == nil {
+            throw ValidationError("--log-format must be json or text")
+        }
+    }
+
     func run() async throws {
-        var logger = Logger(label: "gateway")
-        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        // Logging and metrics are process-wide: set up once, before anything logs. The level
+        // and format follow the config (and its reloads) unless given here.
+        let logSettings = LogSettings(
+            LoggingConfig(), levelOverride: logLevel.flatMap(Logger.Level.init(rawValue:)),
+            formatOverride: logFormat.flatMap(LoggingConfig.Format.init(rawValue:)))
+        LoggingSystem.bootstrap { label in GatewayLogHandler(label: label, settings: logSettings) }
+        defer { LogWriter.standardOutput.flush() }
+        let metrics = GatewayMetrics()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics.registry))
+        let logger = Logger(label: "gateway")
         let environment = ProcessInfo.processInfo.environment
         let loaded: GatewayConfig
         do {
             let (parsed, warnings) = try GatewayConfig.load(path: config, environment: environment)
             for warning in warnings { logger.warning("config: \(warning)") }
             loaded = parsed
+            logSettings.apply(parsed.logging)
         } catch {
             for problem in error.problems { logger.critical("config: \(problem)") }
             throw ExitCode(78)  // EX_CONFIG
@@ -47,7 +69,8 @@ struct GatewayCommand: AsyncParsableCommand {
         let http = UpstreamClient.make(server: settings.server)
         do {
             let (app, state) = try await buildApplication(
-                config: settings, environment: environment, http: http, logger: logger)
+                config: settings, environment: environment, http: http, logger: logger, metrics: metrics,
+                logSettings: logSettings)
             // Edits of config.json are picked up while running (key rotation without restart).
             let reloader = ConfigReloader(
                 path: config, environment: environment, overrides: overrides, state: state, logger: logger)

@@ -10,6 +10,8 @@ struct RunningConfig: Sendable {
     let router: ModelRouter
     /// Provider entry name -> its keys' secrets by key id, for the upstream Authorization header.
     let secrets: [String: [String: String]]
+    /// For logged bodies (`logging.bodies`): redaction and every secret of this config.
+    let redactor: BodyRedactor
 
     init(_ config: GatewayConfig) {
         self.config = config
@@ -22,6 +24,7 @@ struct RunningConfig: Sendable {
             secrets[provider.name] = byID
         }
         self.secrets = secrets
+        redactor = BodyRedactor(config)
     }
 
     var pools: [KeyPoolDescriptor] { config.providers.map { router.pool(for: $0) } }
@@ -43,13 +46,21 @@ final class GatewayState: Sendable {
     let http: HTTPClient
     /// Set off by SIGTERM; open streams register with it.
     let drain = ShutdownDrain()
+    let metrics: GatewayMetrics
+    /// The log handlers' level and format, updated by reloads.
+    let logSettings: LogSettings
 
-    init(config: GatewayConfig, store: any UsageStore, redis: RedisClient?, http: HTTPClient) {
+    init(
+        config: GatewayConfig, store: any UsageStore, redis: RedisClient?, http: HTTPClient,
+        metrics: GatewayMetrics, logSettings: LogSettings
+    ) {
         running = Mutex(RunningConfig(config))
         self.store = store
         self.redis = redis
         self.failureMode = config.server.redisFailureMode
         self.http = http
+        self.metrics = metrics
+        self.logSettings = logSettings
     }
 
     var current: RunningConfig { running.withLock { $0 } }
@@ -60,6 +71,7 @@ final class GatewayState: Sendable {
         let next = RunningConfig(config)
         running.withLock { $0 = next }
         reloadError.withLock { $0 = nil }
+        logSettings.apply(config.logging)
     }
 
     var lastReloadError: String? {

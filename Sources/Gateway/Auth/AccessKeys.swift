@@ -1,5 +1,6 @@
 import Crypto
 import HTTPTypes
+import KeyPool
 
 /// The access keys clients may present, kept only as SHA-256 digests.
 ///
@@ -7,26 +8,39 @@ import HTTPTypes
 /// byte, so neither the position of a mismatch nor which key matched shows in the timing.
 struct AccessKeys: Sendable {
     private let digests: [[UInt8]]
+    /// Each key's id (as provider keys have: the first 12 hex digits of its SHA-256), for logs.
+    let ids: [String]
 
     init(_ keys: [String]) {
         digests = keys.map { Array(SHA256.hash(data: Array($0.utf8))) }
+        ids = keys.map { KeyID.of($0) }
     }
 
-    /// Checks `Authorization: Bearer <key>` (also accepted: `x-api-key`, which some clients send).
-    func authorize(_ headers: HTTPFields) throws(GatewayError) {
+    /// Checks `Authorization: Bearer <key>` (also accepted: `x-api-key`, which some clients
+    /// send) and returns the id of the key presented.
+    @discardableResult
+    func authorize(_ headers: HTTPFields) throws(GatewayError) -> String {
         guard let presented = Self.presentedKey(headers) else { throw .missingAccessKey }
-        guard matches(presented) else { throw .wrongAccessKey }
+        guard let index = match(presented) else { throw .wrongAccessKey }
+        return ids[index]
     }
 
     func matches(_ key: Substring) -> Bool {
+        match(key) != nil
+    }
+
+    /// The index of the key matching `key`, comparing with every digest whatever the outcome.
+    func match(_ key: Substring) -> Int? {
         let digest = Array(SHA256.hash(data: Array(key.utf8)))
-        var found: UInt8 = 0
-        for candidate in digests {
+        var found = -1
+        for (position, candidate) in digests.enumerated() {
             var difference: UInt8 = 0
             for index in 0..<digest.count { difference |= candidate[index] ^ digest[index] }
-            found |= difference == 0 ? 1 : 0
+            // Branch-free select: the loop's work is the same whichever key matched.
+            let isMatch = Int(bitPattern: UInt(difference == 0 ? 1 : 0) &* UInt.max)
+            found = (position & isMatch) | (found & ~isMatch)
         }
-        return found == 1
+        return found >= 0 ? found : nil
     }
 
     private static let apiKeyHeader = HTTPField.Name("x-api-key")!

@@ -6,10 +6,13 @@ import NIOCore
 struct GatewayContext: RequestContext {
     var coreContext: CoreRequestContextStorage
     let channel: any Channel
+    /// Set by `ObservabilityMiddleware` for each request; filled in by the handlers.
+    var record: RequestRecord
 
     init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
         self.channel = source.channel
+        self.record = RequestRecord.unattached
     }
 
     /// The body limit is enforced per request from the running config (`server.max_body_bytes`,

@@ -49,11 +49,22 @@ extension ChatProxy {
         for (name, value) in provider.headers { upstream.headers.add(name: name, value: value) }
 
         let response: HTTPClientResponse
+        let sent = ContinuousClock.now
+        let metrics = state.metrics
+        let record = context.record
+        /// Times the try (to the answer head or the failure) for the metrics and the log line.
+        func tried(_ outcome: String) {
+            let seconds = RequestRecord.seconds(sent.duration(to: .now))
+            metrics.upstreamTry(provider: attempt.provider, model: attempt.candidate.model, outcome: outcome, seconds: seconds)
+            record.update { $0.upstreamSeconds = seconds }
+        }
         do {
             response = try await state.http.execute(
                 upstream, deadline: .now() + .milliseconds(Int64(attempt.timeoutSeconds * 1000)))
         } catch {
-            return .failed(.transport(error, provider: attempt.provider, keyID: attempt.lease.keyID))
+            let failure = UpstreamFailure.transport(error, provider: attempt.provider, keyID: attempt.lease.keyID)
+            tried(failure.kind.rawValue)
+            return .failed(failure)
         }
 
         let status = Int(response.status.code)
@@ -62,8 +73,11 @@ extension ChatProxy {
             if let failure = UpstreamFailure.classify(
                 status: status, headers: response.headers, body: errorBody, provider: attempt.provider, keyID: attempt.lease.keyID)
             {
+                tried(failure.kind.rawValue)
                 return .failed(failure)
             }
+            tried("rejected")
+            record.update { $0.error = "upstream_rejected_\(status)" }
             // The client's own request is at fault: no other key would answer differently, and
             // neither the request nor its tokens count against the key.
             await settle(attempt.lease, release: true, tokens: 0, context: context)
@@ -78,6 +92,7 @@ extension ChatProxy {
                 httpStatus, body: errorBody, headers: headers, provider: attempt.provider, secret: attempt.secret))
         }
 
+        tried("ok")
         if attempt.summary.stream {
             let translator = adapter?.streamTranslator(model: attempt.candidate.model, includeUsage: attempt.summary.includeUsage)
                 ?? StreamRelay(clientWantsUsage: attempt.summary.includeUsage)
@@ -88,7 +103,7 @@ extension ChatProxy {
             answer = try await response.body.collect(upTo: Self.maxUpstreamBodyBytes)
         } catch {
             // Cut mid-body or too large: nothing reached the client yet, so another key may
-            // still answer.
+            // still answer. (Counted as an `ok` try above: the head was fine.)
             return .failed(.transport(error, provider: attempt.provider, keyID: attempt.lease.keyID))
         }
         let usage: TokenUsage?
@@ -105,6 +120,19 @@ extension ChatProxy {
         } else {
             usage = answer.withUnsafeReadableBytes { TokenUsage.of($0).usage }
             headers[.contentType] = response.headers.first(name: "content-type") ?? "application/json"
+        }
+        if let usage {
+            metrics.tokens(
+                provider: attempt.provider, model: attempt.candidate.model, input: usage.promptTokens, output: usage.completionTokens)
+            record.update {
+                $0.tokensIn = usage.promptTokens
+                $0.tokensOut = usage.completionTokens
+            }
+        }
+        let running = state.current
+        if running.config.logging.bodies {
+            let logged = running.redactor.text(answer)
+            record.update { $0.responseBody = logged }
         }
         let lease = attempt.lease
         let answerBody = answer

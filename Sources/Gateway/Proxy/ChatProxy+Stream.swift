@@ -44,6 +44,8 @@ extension ChatProxy {
         headers[.cacheControl] = "no-cache"
         headers[ProxyHeaders.accelBuffering] = "no"
         let store = state.store
+        let metrics = state.metrics
+        let record = context.record
         let channel = context.channel
         let drain = state.drain
         let logger = context.logger
@@ -52,11 +54,26 @@ extension ChatProxy {
         let upstreamEnded = ended
         return .answered(Response(status: .ok, headers: headers, body: ResponseBody { writer in
             var translator = translatorSoFar
+            metrics.streamStarted()
+            defer { metrics.streamEnded() }
             // An error the provider reported inside its stream; the rest of the stream is skipped.
             var reported: GatewayError?
             var outcome = StreamPump.Outcome.finished
+            // Time to first token, as gateways measure it: to the first event written to the
+            // client (in OpenAI's streams the first chunk, which may carry only the role).
+            var firstTokenSent = false
+            func noteFirstToken() {
+                guard !firstTokenSent else { return }
+                firstTokenSent = true
+                let seconds = record.elapsedSeconds
+                metrics.timeToFirstToken(provider: attempt.provider, model: attempt.candidate.model, seconds: seconds)
+                record.update { $0.timeToFirstTokenSeconds = seconds }
+            }
             do {
-                if start.readableBytes > 0 { try await writer.write(start) }
+                if start.readableBytes > 0 {
+                    try await writer.write(start)
+                    noteFirstToken()
+                }
             } catch {
                 outcome = .clientGone
             }
@@ -70,14 +87,18 @@ extension ChatProxy {
                         reported = error
                         return
                     }
-                    if out.readableBytes > 0 { try await writer.write(out) }
+                    if out.readableBytes > 0 {
+                        try await writer.write(out)
+                        noteFirstToken()
+                    }
                 }
             }
             let provider = attempt.provider
             switch (outcome, reported) {
             case (.clientGone, _):
-                break
+                record.update { $0.error = "client_disconnected" }
             case (.drainExpired, _):
+                record.update { $0.error = "gateway_shutting_down" }
                 logger.warning("stream from \(provider) ended by the shutdown drain after \(translator.dataEvents) events")
                 try? await writer.write(StreamPump.drainEvent)
                 try? await writer.finish(nil)
@@ -86,10 +107,12 @@ extension ChatProxy {
                 if tail.readableBytes > 0 { try? await writer.write(tail) }
                 try? await writer.finish(nil)
             case (_, let reported?):
+                record.update { $0.error = reported.code ?? reported.type }
                 logger.warning("upstream \(provider) reported an error in its stream: \(reported.message)")
                 try? await writer.write(StreamPump.errorEvent(reported))
                 try? await writer.finish(nil)
             case (.upstreamFailed, nil):
+                record.update { $0.error = "stream_interrupted" }
                 logger.warning("upstream \(provider) stream broke after \(translator.dataEvents) events")
                 try? await writer.write(StreamPump.errorEvent(provider: provider))
                 try? await writer.finish(nil)
@@ -97,6 +120,14 @@ extension ChatProxy {
             // Tokens as reported; without a usage chunk, the prompt estimate plus one token per
             // event delivered.
             let tokens = translator.usage?.totalTokens ?? (attempt.promptEstimate + translator.dataEvents)
+            if let usage = translator.usage {
+                metrics.tokens(
+                    provider: provider, model: attempt.candidate.model, input: usage.promptTokens, output: usage.completionTokens)
+                record.update {
+                    $0.tokensIn = usage.promptTokens
+                    $0.tokensOut = usage.completionTokens
+                }
+            }
             await Self.settle(store: store, attempt.lease, release: false, tokens: tokens, logger: logger)
             if outcome == .clientGone { throw StreamPump.ClientGone() }
         }))

@@ -26,9 +26,19 @@ struct ChatProxy: Sendable {
 
     func handle(_ request: Request, context: GatewayContext) async throws -> Response {
         let running = state.current
-        try running.accessKeys.authorize(request.headers)
+        let record = context.record
+        let accessKeyID = try running.accessKeys.authorize(request.headers)
+        record.update { $0.accessKeyID = accessKeyID }
         let body = try await Self.collect(request, limit: running.config.server.maxBodyBytes)
+        if running.config.logging.bodies {
+            let logged = running.redactor.text(body)
+            record.update { $0.requestBody = logged }
+        }
         let summary = try ChatRequestSummary.parse(body)
+        record.update {
+            $0.modelRequested = summary.model
+            $0.stream = summary.stream
+        }
         let candidates = running.router.candidates(for: summary.model)
         guard !candidates.isEmpty else { throw GatewayError.unknownModel(summary.model) }
 
@@ -52,9 +62,11 @@ struct ChatProxy: Sendable {
                 guard case .granted(let lease) = reservation else {
                     if case .refused(let retryAfter, let reason) = reservation {
                         tally.refused(retryAfterMillis: retryAfter, reason: reason)
+                        state.metrics.reservation(provider: candidate.provider.name, keyID: "", outcome: reason.rawValue)
                     }
                     break  // this candidate has no key to offer: the next one may
                 }
+                state.metrics.reservation(provider: candidate.provider.name, keyID: lease.keyID, outcome: "granted")
                 tried.insert(lease.keyID)
                 guard let secret = running.secrets[candidate.provider.name]?[lease.keyID] else {
                     // Only possible if the store answered with a key the running config lacks.
@@ -62,6 +74,12 @@ struct ChatProxy: Sendable {
                     throw GatewayError.internalError()
                 }
                 tally.attempted()
+                record.update {
+                    $0.provider = candidate.provider.name
+                    $0.model = candidate.model
+                    $0.keyID = lease.keyID
+                    $0.attempts = tally.attempts
+                }
                 let attempt = Attempt(
                     candidate: candidate, lease: lease, secret: secret, summary: summary, attempts: tally.attempts,
                     promptEstimate: promptEstimate, defaultMaxTokens: defaultMaxTokens,
@@ -115,8 +133,10 @@ struct ChatProxy: Sendable {
         let what = failure.status.map { "\(failure.kind.rawValue) (\($0))" } ?? failure.kind.rawValue
         context.logger.warning(
             "upstream \(failure.provider) key \(failure.keyID) failed: \(what); cooling down \(cost.cooldownMillis) ms")
+        state.metrics.cooldown(provider: failure.provider, keyID: failure.keyID, reason: cost.reason)
         do {
             if try await state.store.fail(lease, pool: pool, failure: cost) {
+                state.metrics.circuitOpened(provider: failure.provider)
                 context.logger.warning("upstream \(failure.provider): every key is failing; circuit breaker open")
             }
         } catch {

@@ -3,7 +3,7 @@ import Foundation
 extension ConfigParser {
     static let topLevelFields = [
         "access_key", "access_keys", "model_usage_gap_percentage", "auto-models", "auto_models",
-        "fallbacks", "redis", "daily_reset_timezone", "default_max_tokens", "server", "failover", "provider_keys",
+        "fallbacks", "redis", "daily_reset_timezone", "default_max_tokens", "server", "failover", "logging", "metrics", "provider_keys",
     ]
 
     /// Reads the top-level object. The result is meaningful only when `problems` stays empty.
@@ -42,6 +42,8 @@ extension ConfigParser {
         let defaultMaxTokens = positiveInteger(root["default_max_tokens"], at: "default_max_tokens") ?? 1024
         let server = serverConfig(root["server"])
         let failover = failoverConfig(root["failover"])
+        let logging = loggingConfig(root["logging"])
+        let metrics = metricsConfig(root["metrics"])
         let (providers, providersComplete) = providers(root["provider_keys"])
 
         // A name no entry serves would fail at request time, long after the edit; but when an
@@ -61,7 +63,8 @@ extension ConfigParser {
         return GatewayConfig(
             accessKeys: accessKeys, usageGapPercentage: gap, autoModels: autoModels, fallbacks: fallbacks,
             redisURL: redisURL, dailyResetTimeZone: timeZone, defaultMaxTokens: defaultMaxTokens,
-            providers: providers, server: server, failover: failover, hash: hash)
+            providers: providers, server: server, failover: failover, logging: logging, metrics: metrics,
+            hash: hash)
     }
 
     /// `access_key` (the seed's single key) and `access_keys`, combined; at least one in all.

@@ -23,6 +23,8 @@ public struct GatewayConfig: Sendable, Equatable {
     public var providers: [ProviderConfig]
     public var server: ServerConfig
     public var failover: FailoverConfig
+    public var logging: LoggingConfig
+    public var metrics: MetricsConfig
     /// First 16 hex digits of the SHA-256 of the file's bytes, shown in /health so operators
     /// can tell which config each replica runs.
     public var hash: String
@@ -32,7 +34,8 @@ public struct GatewayConfig: Sendable, Equatable {
         fallbacks: [String: [String]] = [:], redisURL: String? = nil,
         dailyResetTimeZone: TimeZone = GatewayConfig.utc, defaultMaxTokens: Int = 1024,
         providers: [ProviderConfig], server: ServerConfig = ServerConfig(),
-        failover: FailoverConfig = FailoverConfig(), hash: String = ""
+        failover: FailoverConfig = FailoverConfig(), logging: LoggingConfig = LoggingConfig(),
+        metrics: MetricsConfig = MetricsConfig(), hash: String = ""
     ) {
         self.accessKeys = accessKeys
         self.usageGapPercentage = usageGapPercentage
@@ -44,6 +47,8 @@ public struct GatewayConfig: Sendable, Equatable {
         self.providers = providers
         self.server = server
         self.failover = failover
+        self.logging = logging
+        self.metrics = metrics
         self.hash = hash
     }
 
