@@ -19,7 +19,7 @@ SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the build, the tests and the benchmarks need.
 APT_PACKAGES := libhiredis-dev pkg-config redis-server redis-tools python3 python3-venv python3-pip nginx-light wrk
 
-.PHONY: all deps build build-release run cluster test test-swift test-python bench demo venv compose-venv clean
+.PHONY: all deps build build-release run cluster test test-swift test-python bench profile demo venv compose-venv clean
 
 all: build
 
@@ -89,6 +89,10 @@ demo: build
 # Release build, then every benchmark; raw results in bench/results/, tables in docs/benchmarks.md.
 bench: build-release
 	python3 bench/run_bench.py --bin $(RELEASE_BIN)
+
+# Where the gateway's CPU goes at concurrency 1 (perf and wrk; see docs/benchmarks.md).
+profile: build-release
+	python3 bench/profile.py --bin $(RELEASE_BIN)
 
 clean:
 	rm -rf .build $(VENV) $(COMPOSE_VENV)

@@ -115,7 +115,7 @@ let package = Package(
         ),
         .testTarget(
             name: "KeyPoolIntegrationTests",
-            dependencies: ["KeyPool"],
+            dependencies: ["KeyPool", "CHiredis"],
             swiftSettings: swiftSettings
         ),
     ]

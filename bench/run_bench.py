@@ -347,7 +347,11 @@ def rss_kb(pid):
 
 def gateway_config(workdir, mock_port, redis_port):
     """A gateway config in front of mock-provider: 10 keys with limits no run reaches, the Redis
-    store when `redis_port` is given; returns its path and the gateway's port."""
+    store when `redis_port` is given; returns its path and the gateway's port.
+
+    The gateway runs as shipped: a JSON request line per request at info level (written to the
+    run's log file) and /metrics on, so its figures include what operators pay for both.
+    nginx runs with `access_log off`."""
     c = {"access_key": "bench-access", "model_usage_gap_percentage": 5,
          "provider_keys": [{"provider": "mock", "type": "openai",
                             "base_url": f"http://127.0.0.1:{mock_port}/v1", "models": ["mock-model"],
@@ -395,9 +399,9 @@ def bench_gateway(bindir, quick):
                    "nginx": (f"http://127.0.0.1:{nginx_port}/v1/chat/completions", "sk-bench-0"),
                    "gateway-memory": (f"http://127.0.0.1:{memory_port}/v1/chat/completions", "bench-access"),
                    "gateway-redis": (f"http://127.0.0.1:{redis_gw_port}/v1/chat/completions", "bench-access")}
-        with process([os.path.join(bindir, "gateway"), "--config", memory_config, "--log-level", "warning"],
+        with process([os.path.join(bindir, "gateway"), "--config", memory_config],
                      f"http://127.0.0.1:{memory_port}/health", log), \
-             process([os.path.join(bindir, "gateway"), "--config", redis_config, "--log-level", "warning"],
+             process([os.path.join(bindir, "gateway"), "--config", redis_config],
                      f"http://127.0.0.1:{redis_gw_port}/health", log):
             # Warm-up: fills the connection pools and the caches.
             for url, key in targets.values():
@@ -453,7 +457,8 @@ def bench_gateway(bindir, quick):
              f"{nginx_version()}; wrk, the gateway, nginx, mock-provider and redis-server share the cores. "
              "Non-streaming chat completions, 10 keys; release builds. Concurrency 1: "
              f"{rounds} interleaved rounds of {round_seconds} s per target, medians; concurrency 64 and 256: one "
-             f"{seconds} s run per target.", "",
+             f"{seconds} s run per target. The gateway runs as shipped (a JSON request log line per "
+             "request, /metrics on); nginx with `access_log off`.", "",
              "| target | c=1 p50 | c=1 p99 | c=64 req/s | c=64 p99 | c=256 req/s | c=256 p99 | errors |",
              "|---|---|---|---|---|---|---|---|"]
     for target in targets:
@@ -545,9 +550,9 @@ def bench_streaming(bindir, quick):
             redis_server() as redis_port, nginx_proxy(mock_port, log) as (nginx_port, nginx_proc):
         memory_config, memory_port = config(None)
         redis_config, redis_gw_port = config(redis_port)
-        with process([os.path.join(bindir, "gateway"), "--config", memory_config, "--log-level", "warning"],
+        with process([os.path.join(bindir, "gateway"), "--config", memory_config],
                      f"http://127.0.0.1:{memory_port}/health", log) as memory_proc, \
-             process([os.path.join(bindir, "gateway"), "--config", redis_config, "--log-level", "warning"],
+             process([os.path.join(bindir, "gateway"), "--config", redis_config],
                      f"http://127.0.0.1:{redis_gw_port}/health", log) as redis_proc:
             time.sleep(0.5)
             results["rss"]["idle_kb"] = {"gateway-memory": rss_kb(memory_proc.pid), "gateway-redis": rss_kb(redis_proc.pid),

@@ -11,6 +11,8 @@
 #include <poll.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -36,9 +38,32 @@ static inline const redisReply *chiredis_reply_element(const redisReply *r, size
 }
 static inline void chiredis_reply_free(redisReply *r) { freeReplyObject(r); }
 
+/// Whether the TCP socket `fd` is connected to itself: a connect to a local port in the
+/// ephemeral range where nothing listens can be answered by the connecting socket itself (a TCP
+/// "simultaneous open", when the kernel picks the destination port as the source port).
+static inline int chiredis_is_self_connected(int fd) {
+    struct sockaddr_storage local, peer;
+    socklen_t local_len = sizeof local, peer_len = sizeof peer;
+    memset(&local, 0, sizeof local);
+    memset(&peer, 0, sizeof peer);
+    if (getsockname(fd, (struct sockaddr *)&local, &local_len) != 0) return 0;
+    if (getpeername(fd, (struct sockaddr *)&peer, &peer_len) != 0) return 0;
+    return local_len == peer_len && memcmp(&local, &peer, local_len) == 0;
+}
+
+/// Connects over TCP. A socket connected to itself would read its own commands back as
+/// replies, so it is closed and reported as a refused connection.
 static inline redisContext *chiredis_connect_tcp(const char *host, int port, long timeout_usec) {
     struct timeval tv = { timeout_usec / 1000000, timeout_usec % 1000000 };
-    return redisConnectWithTimeout(host, port, tv);
+    redisContext *c = redisConnectWithTimeout(host, port, tv);
+    if (c == NULL || c->err != 0 || c->fd < 0) return c;
+    if (chiredis_is_self_connected(c->fd)) {
+        close(c->fd);
+        c->fd = -1;  // redisFree closes only a valid descriptor (hiredis 0.14 and 1.x)
+        c->err = REDIS_ERR_IO;
+        snprintf(c->errstr, sizeof c->errstr, "Connection refused (the socket connected to itself)");
+    }
+    return c;
 }
 
 static inline redisContext *chiredis_connect_unix(const char *path, long timeout_usec) {

@@ -34,9 +34,12 @@ struct GatewayLogHandler: LogHandler {
     }
 
     func log(event: LogEvent) {
-        var merged = metadata
-        if let provided = metadataProvider?.get() { merged.merge(provided) { _, new in new } }
-        if let extra = event.metadata { merged.merge(extra) { _, new in new } }
+        // The event's metadata wins over the provider's, which wins over the handler's (swift-log's
+        // order). Starting from the event's (a request line's sixteen fields) and adding the few
+        // others saves copying the large dictionary into a small one.
+        var merged = event.metadata ?? [:]
+        if let provided = metadataProvider?.get() { merged.merge(provided) { current, _ in current } }
+        if !metadata.isEmpty { merged.merge(metadata) { current, _ in current } }
         let line: [UInt8]
         switch settings.current.format {
         case .json: line = Self.jsonLine(level: event.level, label: label, message: "\(event.message)", metadata: merged)

@@ -21,18 +21,83 @@ final class GatewayMetrics: Sendable {
         0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1,
     ]
 
+    /// Every series: its name and HELP text (swift-prometheus' descriptor; the name is given
+    /// whole, so `unitName` stays empty). `nonisolated(unsafe)`: the descriptor is a struct of
+    /// `let` strings, immutable once made, but swift-prometheus does not declare it Sendable.
+    enum Series {
+        nonisolated(unsafe) static let requestsInFlight = named(
+            "gateway_requests_in_flight", "HTTP requests being handled by this replica (streams until they end).")
+        nonisolated(unsafe) static let streamsInFlight = named(
+            "gateway_streams_in_flight", "Streamed chat completions open on this replica.")
+        nonisolated(unsafe) static let logLinesDroppedTotal = named(
+            "gateway_log_lines_dropped_total", "Log lines dropped because standard output could not keep up.")
+        nonisolated(unsafe) static let requestsTotal = named(
+            "gateway_requests_total", "HTTP requests answered, by endpoint, provider, model and status.")
+        nonisolated(unsafe) static let requestDurationSeconds = named(
+            "gateway_request_duration_seconds", "Time from a request's arrival to the last byte of its answer (a stream's end).")
+        nonisolated(unsafe) static let upstreamRequestsTotal = named(
+            "gateway_upstream_requests_total", "Upstream tries, by provider, model and outcome (ok, a failure kind, or rejected).")
+        nonisolated(unsafe) static let upstreamDurationSeconds = named(
+            "gateway_upstream_duration_seconds", "Time from sending an upstream try to the upstream's answer head (status and headers).")
+        nonisolated(unsafe) static let streamTimeToFirstTokenSeconds = named(
+            "gateway_stream_time_to_first_token_seconds", "Time from a streamed request's arrival to the first event written to the client.")
+        nonisolated(unsafe) static let tokensTotal = named(
+            "gateway_tokens_total", "Tokens the upstreams reported, by provider, model and direction (input: prompt, output: completion).")
+        nonisolated(unsafe) static let keyReservationsTotal = named(
+            "gateway_key_reservations_total", "Key reservations, by provider, key id and outcome.")
+        nonisolated(unsafe) static let keyCooldownsTotal = named(
+            "gateway_key_cooldowns_total", "Cooldowns started by this replica after upstream failures, by provider, key id and reason.")
+        nonisolated(unsafe) static let circuitBreakerOpenedTotal = named(
+            "gateway_circuit_breaker_opened_total", "Times this replica opened a provider's circuit breaker.")
+        nonisolated(unsafe) static let keys = named(
+            "gateway_keys", "Keys by status in the shared store at scrape time (the same on every replica).")
+        nonisolated(unsafe) static let redisCommandDurationSeconds = named(
+            "gateway_redis_command_duration_seconds", "Redis round trips of the key-pool store (one EVALSHA each), by operation.")
+        nonisolated(unsafe) static let redisErrorsTotal = named(
+            "gateway_redis_errors_total", "Redis operations that failed (connection down, timeout, error reply), by operation.")
+        nonisolated(unsafe) static let configReloadsTotal = named(
+            "gateway_config_reloads_total", "Config reloads, by outcome (applied, rejected).")
+
+        static func named(_ name: String, _ help: String) -> MetricNameDescriptor {
+            MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
+        }
+    }
+
     private let requestsInFlight: Gauge
     private let streamsInFlight: Gauge
     private let logLinesDropped: Counter
     private let logLinesReported = Atomic<Int>(0)
+    // The series every request touches, through handle caches.
+    private let requests: SeriesCache<Counter>
+    private let requestDuration: SeriesCache<ValueHistogram>
+    private let upstreamRequests: SeriesCache<Counter>
+    private let upstreamDuration: SeriesCache<ValueHistogram>
+    private let firstTokenTimes: SeriesCache<ValueHistogram>
+    private let tokenCounts: SeriesCache<Counter>
+    private let reservations: SeriesCache<Counter>
+    private let redisDuration: SeriesCache<ValueHistogram>
 
     init() {
-        requestsInFlight = registry.makeGauge(
-            name: "gateway_requests_in_flight", help: "HTTP requests being handled by this replica (streams until they end).")
-        streamsInFlight = registry.makeGauge(
-            name: "gateway_streams_in_flight", help: "Streamed chat completions open on this replica.")
-        logLinesDropped = registry.makeCounter(
-            name: "gateway_log_lines_dropped_total", help: "Log lines dropped because standard output could not keep up.")
+        let registry = registry
+        requestsInFlight = registry.makeGauge(descriptor: Series.requestsInFlight)
+        streamsInFlight = registry.makeGauge(descriptor: Series.streamsInFlight)
+        logLinesDropped = registry.makeCounter(descriptor: Series.logLinesDroppedTotal)
+        func counter(_ descriptor: MetricNameDescriptor, _ labels: [String]) -> SeriesCache<Counter> {
+            nonisolated(unsafe) let descriptor = descriptor  // immutable; see `Series`
+            return SeriesCache(labels) { registry.makeCounter(descriptor: descriptor, labels: $0) }
+        }
+        func histogram(_ descriptor: MetricNameDescriptor, _ labels: [String], _ buckets: [Double]) -> SeriesCache<ValueHistogram> {
+            nonisolated(unsafe) let descriptor = descriptor
+            return SeriesCache(labels) { registry.makeValueHistogram(descriptor: descriptor, labels: $0, buckets: buckets) }
+        }
+        requests = counter(Series.requestsTotal, ["endpoint", "provider", "model", "status"])
+        requestDuration = histogram(Series.requestDurationSeconds, ["endpoint", "provider", "model"], Self.durationBuckets)
+        upstreamRequests = counter(Series.upstreamRequestsTotal, ["provider", "model", "outcome"])
+        upstreamDuration = histogram(Series.upstreamDurationSeconds, ["provider", "model"], Self.durationBuckets)
+        firstTokenTimes = histogram(Series.streamTimeToFirstTokenSeconds, ["provider", "model"], Self.durationBuckets)
+        tokenCounts = counter(Series.tokensTotal, ["provider", "model", "direction"])
+        reservations = counter(Series.keyReservationsTotal, ["provider", "key_id", "outcome"])
+        redisDuration = histogram(Series.redisCommandDurationSeconds, ["command"], Self.redisBuckets)
     }
 
     // MARK: Requests
@@ -42,13 +107,8 @@ final class GatewayMetrics: Sendable {
     /// One finished HTTP request: counted by endpoint, provider, model and status, and timed.
     func requestFinished(endpoint: String, provider: String, model: String, status: Int, seconds: Double) {
         requestsInFlight.decrement()
-        let labels = [("endpoint", endpoint), ("provider", provider), ("model", model)]
-        registry.makeCounter(
-            name: "gateway_requests_total", labels: labels + [("status", String(status))],
-            help: "HTTP requests answered, by endpoint, provider, model and status.").increment()
-        registry.makeValueHistogram(
-            name: "gateway_request_duration_seconds", labels: labels, buckets: Self.durationBuckets,
-            help: "Time from a request's arrival to the last byte of its answer (a stream's end).").record(seconds)
+        requests(endpoint, provider, model, String(status)).increment()
+        requestDuration(endpoint, provider, model).record(seconds)
     }
 
     func streamStarted() { streamsInFlight.increment() }
@@ -56,30 +116,18 @@ final class GatewayMetrics: Sendable {
 
     /// One upstream try: from sending it to the upstream's answer head (or its failure).
     func upstreamTry(provider: String, model: String, outcome: String, seconds: Double) {
-        registry.makeCounter(
-            name: "gateway_upstream_requests_total", labels: [("provider", provider), ("model", model), ("outcome", outcome)],
-            help: "Upstream tries, by provider, model and outcome (ok, a failure kind, or rejected).").increment()
-        registry.makeValueHistogram(
-            name: "gateway_upstream_duration_seconds", labels: [("provider", provider), ("model", model)],
-            buckets: Self.durationBuckets,
-            help: "Time from sending an upstream try to the upstream's answer head (status and headers).").record(seconds)
+        upstreamRequests(provider, model, outcome).increment()
+        upstreamDuration(provider, model).record(seconds)
     }
 
     func timeToFirstToken(provider: String, model: String, seconds: Double) {
-        registry.makeValueHistogram(
-            name: "gateway_stream_time_to_first_token_seconds", labels: [("provider", provider), ("model", model)],
-            buckets: Self.durationBuckets,
-            help: "Time from a streamed request's arrival to the first event written to the client.").record(seconds)
+        firstTokenTimes(provider, model).record(seconds)
     }
 
     /// Tokens the upstream reported (answers without a usage report are not counted here).
     func tokens(provider: String, model: String, input: Int, output: Int) {
-        let help = "Tokens the upstreams reported, by provider, model and direction (input: prompt, output: completion)."
-        let labels = [("provider", provider), ("model", model)]
-        registry.makeCounter(name: "gateway_tokens_total", labels: labels + [("direction", "input")], help: help)
-            .increment(by: Int64(max(0, input)))
-        registry.makeCounter(name: "gateway_tokens_total", labels: labels + [("direction", "output")], help: help)
-            .increment(by: Int64(max(0, output)))
+        tokenCounts(provider, model, "input").increment(by: Int64(max(0, input)))
+        tokenCounts(provider, model, "output").increment(by: Int64(max(0, output)))
     }
 
     // MARK: Keys
@@ -87,50 +135,38 @@ final class GatewayMetrics: Sendable {
     /// A reserve call's outcome: `granted` (with the key's id), or why none was (`window_full`,
     /// `cooling_down`, `circuit_open`, `exhausted`: every key already tried), with `key_id=""`.
     func reservation(provider: String, keyID: String, outcome: String) {
-        registry.makeCounter(
-            name: "gateway_key_reservations_total", labels: [("provider", provider), ("key_id", keyID), ("outcome", outcome)],
-            help: "Key reservations, by provider, key id and outcome.").increment()
+        reservations(provider, keyID, outcome).increment()
     }
 
     /// A key put into cooldown by this replica after an upstream failure (`reason` as in
     /// /v1/usage; `auth_rejected` means disabled).
     func cooldown(provider: String, keyID: String, reason: String) {
-        registry.makeCounter(
-            name: "gateway_key_cooldowns_total", labels: [("provider", provider), ("key_id", keyID), ("reason", reason)],
-            help: "Cooldowns started by this replica after upstream failures, by provider, key id and reason.").increment()
+        registry.makeCounter(descriptor: Series.keyCooldownsTotal,
+            labels: [("provider", provider), ("key_id", keyID), ("reason", reason)]).increment()
     }
 
     func circuitOpened(provider: String) {
-        registry.makeCounter(
-            name: "gateway_circuit_breaker_opened_total", labels: [("provider", provider)],
-            help: "Times this replica opened a provider's circuit breaker.").increment()
+        registry.makeCounter(descriptor: Series.circuitBreakerOpenedTotal, labels: [("provider", provider)]).increment()
     }
 
     /// Keys by status (`active`, `limited`, `cooling_down`, `disabled`) as the shared store
     /// sees them, set at each scrape: the same on every replica.
     func keys(provider: String, status: String, count: Int) {
-        registry.makeGauge(
-            name: "gateway_keys", labels: [("provider", provider), ("status", status)],
-            help: "Keys by status in the shared store at scrape time (the same on every replica).").set(Double(count))
+        registry.makeGauge(descriptor: Series.keys,
+            labels: [("provider", provider), ("status", status)]).set(Double(count))
     }
 
     // MARK: Store, config, logs
 
     func redisCommand(_ command: String, seconds: Double, failed: Bool) {
-        registry.makeValueHistogram(
-            name: "gateway_redis_command_duration_seconds", labels: [("command", command)], buckets: Self.redisBuckets,
-            help: "Redis round trips of the key-pool store (one EVALSHA each), by operation.").record(seconds)
+        redisDuration(command).record(seconds)
         if failed {
-            registry.makeCounter(
-                name: "gateway_redis_errors_total", labels: [("command", command)],
-                help: "Redis operations that failed (connection down, timeout, error reply), by operation.").increment()
+            registry.makeCounter(descriptor: Series.redisErrorsTotal, labels: [("command", command)]).increment()
         }
     }
 
     func configReload(outcome: String) {
-        registry.makeCounter(
-            name: "gateway_config_reloads_total", labels: [("outcome", outcome)],
-            help: "Config reloads, by outcome (applied, rejected).").increment()
+        registry.makeCounter(descriptor: Series.configReloadsTotal, labels: [("outcome", outcome)]).increment()
     }
 
     /// Brings the dropped-lines counter up to the writer's count (called at scrape time).

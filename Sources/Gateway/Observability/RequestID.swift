@@ -1,3 +1,5 @@
+import Synchronization
+
 /// `x-request-id`: taken from the client when it is a plausible id, made here otherwise.
 enum RequestID {
     static let maxLength = 128
@@ -12,18 +14,31 @@ enum RequestID {
         return plausible ? value : nil
     }
 
-    /// 32 random hex digits (128 bits), like a UUID without its dashes.
+    /// 32 hex digits: 16 random ones drawn once per process (so replicas do not collide), then a
+    /// per-process sequence number. Unique without a random draw (a `getrandom` system call
+    /// each) per request; request ids are labels, not secrets.
     static func make() -> String {
-        var generator = SystemRandomNumberGenerator()
-        let hex = Array("0123456789abcdef".utf8)
-        var bytes = [UInt8](repeating: 0, count: 32)
-        for half in 0..<2 {
-            var bits = generator.next() as UInt64
-            for index in 0..<16 {
-                bytes[half * 16 + index] = hex[Int(bits & 0xF)]
-                bits >>= 4
-            }
-        }
+        let sequence = counter.add(1, ordering: .relaxed).newValue
+        var bytes = prefix
+        bytes.reserveCapacity(32)
+        appendHex(sequence, to: &bytes)
         return String(decoding: bytes, as: UTF8.self)
+    }
+
+    private static let prefix: [UInt8] = {
+        var generator = SystemRandomNumberGenerator()
+        var bytes: [UInt8] = []
+        appendHex(generator.next(), to: &bytes)
+        return bytes
+    }()
+
+    private static let counter = Atomic<UInt64>(0)
+
+    private static let hex = Array("0123456789abcdef".utf8)
+
+    private static func appendHex(_ value: UInt64, to bytes: inout [UInt8]) {
+        for shift in stride(from: 60, through: 0, by: -4) {
+            bytes.append(hex[Int((value >> UInt64(shift)) & 0xF)])
+        }
     }
 }

@@ -50,10 +50,10 @@ struct StreamRelay {
             var index = keyEnd
             while index < payload.count, payload[index] == 0x20 || payload[index] == UInt8(ascii: ":") { index += 1 }
             guard index < payload.count, payload[index] == UInt8(ascii: "{") else { return true }
-            let (found, choices) = TokenUsage.of(UnsafeRawBufferPointer(rebasing: payload))
+            let (found, hasChoices) = TokenUsage.of(UnsafeRawBufferPointer(rebasing: payload))
             guard let found else { return true }
             usage = found
-            if !clientWantsUsage && choices == 0 {
+            if !clientWantsUsage && hasChoices == false {
                 dataEvents -= 1
                 return false
             }

@@ -25,18 +25,43 @@ struct TokenUsage: Decodable, Sendable, Equatable {
     }
 
     /// The `usage` of a chat completion (or chunk) body; nil when absent, null or malformed.
-    /// `choices` comes along so the stream relay can tell a usage-only chunk.
-    static func of(_ bytes: UnsafeRawBufferPointer) -> (usage: TokenUsage?, choices: Int?) {
-        guard let parsed = try? JSONDecoder().decode(UsageCarrier.self, from: Data(bytes)) else { return (nil, nil) }
-        return (parsed.usage, parsed.choices?.count)
+    /// `hasChoices` comes along so the stream relay can tell a usage-only chunk (`"choices":[]`).
+    ///
+    /// No JSON decoding: `TopLevelFields` finds the `usage` member of the answer and then the
+    /// three counts inside it, each read with `Int.init` (so a count must be a plain integer).
+    /// Decoding the answer with `JSONDecoder` was the largest item of the gateway's own code in
+    /// the profile, and even decoding the small `usage` object alone cost most of that (its
+    /// fixed cost per call); see docs/benchmarks.md. The answer is forwarded as it came.
+    static func of(_ bytes: UnsafeRawBufferPointer) -> (usage: TokenUsage?, hasChoices: Bool?) {
+        guard let fields = TopLevelFields(bytes: bytes) else { return (nil, nil) }
+        var usage: TokenUsage?
+        if let member = fields.field("usage"), !member.value.isEmpty, bytes[member.value.lowerBound] == UInt8(ascii: "{") {
+            usage = Self(object: UnsafeRawBufferPointer(rebasing: bytes[member.value]))
+        }
+        var hasChoices: Bool?
+        if let member = fields.field("choices"), !member.value.isEmpty, bytes[member.value.lowerBound] == UInt8(ascii: "[") {
+            let inside = bytes[(member.value.lowerBound + 1)..<member.value.upperBound]
+            hasChoices = inside.contains { ![0x20, 0x09, 0x0A, 0x0D, UInt8(ascii: "]")].contains($0) }
+        }
+        return (usage, hasChoices)
     }
 
-    private struct UsageCarrier: Decodable {
-        let usage: TokenUsage?
-        let choices: [Ignored]?
-    }
-
-    private struct Ignored: Decodable {
-        init(from decoder: any Decoder) throws {}
+    /// A usage object's counts; nil when it is not an object or a count is not a non-negative
+    /// integer. Absent counts are 0 (the total: their sum), as `init(from:)` reads them.
+    init?(object bytes: UnsafeRawBufferPointer) {
+        guard let members = TopLevelFields(bytes: bytes) else { return nil }
+        func count(_ name: String) -> Int?? {
+            guard let member = members.field(name) else { return .some(nil) }
+            let literal = UnsafeRawBufferPointer(rebasing: bytes[member.value])
+            if literal.elementsEqual("null".utf8) { return .some(nil) }
+            guard let value = Int(String(decoding: literal, as: UTF8.self)), value >= 0,
+                literal.first != UInt8(ascii: "+")
+            else { return nil }
+            return .some(value)
+        }
+        guard let prompt = count("prompt_tokens"), let completion = count("completion_tokens"),
+            let total = count("total_tokens")
+        else { return nil }
+        self.init(promptTokens: prompt ?? 0, completionTokens: completion ?? 0, totalTokens: total)
     }
 }

@@ -4,9 +4,10 @@ import NIOCore
 /// Where each top-level member of a JSON object sits in the bytes, so `BodyRewriter` can replace
 /// one value and copy everything else as it came.
 ///
-/// Not a parser: it runs only on bodies `JSONDecoder` has already accepted, and only tracks
-/// strings (for their escapes) and nesting depth to find where each top-level value starts
-/// and ends.
+/// Not a parser: it only tracks strings (for their escapes) and nesting depth to find where
+/// each top-level value starts and ends. It runs on request bodies `JSONDecoder` has already
+/// accepted, and on upstream answers to find `usage` and its integer counts (`TokenUsage.of`),
+/// where anything it does not recognise means "no usage", never a guess.
 struct TopLevelFields {
     struct Field {
         let name: String
@@ -19,9 +20,15 @@ struct TopLevelFields {
     let closingBrace: Int
 
     init?(_ body: ByteBuffer) {
+        guard let scanned = body.withUnsafeReadableBytes({ Self(bytes: $0) }) else { return nil }
+        self = scanned
+    }
+
+    /// The members of the object in `bytes`; offsets count from its first byte.
+    init?(bytes: UnsafeRawBufferPointer) {
         var result: [Field] = []
         var closing: Int?
-        let found: Bool = body.withUnsafeReadableBytes { bytes -> Bool in
+        let found: Bool = { () -> Bool in
             var index = 0
             let count = bytes.count
             func skipSpace() { while index < count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 } }
@@ -91,7 +98,7 @@ struct TopLevelFields {
                 guard skipValue() else { return false }
                 result.append(Field(name: name, value: valueStart..<index))
             }
-        }
+        }()
         guard found, let closing else { return nil }
         self.fields = result
         self.closingBrace = closing

@@ -1,4 +1,5 @@
 import Foundation
+import KeyPool
 import Logging
 import Testing
 
@@ -63,5 +64,44 @@ struct LogLineTests {
         var out: [UInt8] = []
         Timestamp.append(Date(timeIntervalSince1970: 0.0019), to: &out)
         #expect(String(decoding: out, as: UTF8.self) == "1970-01-01T00:00:00.001Z")
+    }
+}
+
+@Suite("Log handler and writer")
+struct LogHandlerTests {
+    /// A writer into a pipe, and a way to read what it wrote.
+    func pipeWriter(limit: Int = 1 << 20) throws -> (LogWriter, () -> String) {
+        var fds: [Int32] = [0, 0]
+        try #require(pipe(&fds) == 0)
+        let writer = LogWriter(fileDescriptor: fds[1], limit: limit)
+        return (writer, {
+            writer.flush()
+            close(fds[1])
+            return String(decoding: FileHandle(fileDescriptor: fds[0], closeOnDealloc: true).readDataToEndOfFile(), as: UTF8.self)
+        })
+    }
+
+    @Test func eventMetadataWinsOverTheLoggersOwn() throws {
+        let (writer, output) = try pipeWriter()
+        let settings = LogSettings(LoggingConfig())
+        var logger = Logger(label: "gateway") { GatewayLogHandler(label: $0, settings: settings, writer: writer) }
+        logger[metadataKey: "request_id"] = "r-1"
+        logger[metadataKey: "field"] = "from-logger"
+        logger.info("request", metadata: ["field": "from-event", "status": .stringConvertible(200)])
+        logger.debug("below the level")
+        let lines = output().split(separator: "\n")
+        try #require(lines.count == 1)
+        let parsed = try #require(try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any])
+        #expect(parsed["request_id"] as? String == "r-1")
+        #expect(parsed["field"] as? String == "from-event")
+        #expect(parsed["status"] as? Int == 200)
+    }
+
+    @Test func linesPastTheLimitAreDroppedAndCounted() throws {
+        let (writer, output) = try pipeWriter(limit: 0)
+        writer.write(Array("a line\n".utf8))
+        writer.write(Array("another\n".utf8))
+        #expect(writer.droppedLines == 2)
+        #expect(output() == "")
     }
 }
