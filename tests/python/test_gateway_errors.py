@@ -365,6 +365,12 @@ def test_log_holds_no_secret(start_gateway, upstream):
         upstream.patch_config({"faults": {"cut_after_chunks": 2}})
         responses.append(client.post(
             f"{gateway.url}/v1/chat/completions", json={**GOOD, "stream": True}, headers=gateway.headers()))
+    # The log writer writes what gathered every 50 ms: wait for every request's line, so the
+    # sweep below covers them all.
+    deadline = time.monotonic() + 5
+    while gateway.log().count('"msg":"request"') < len(responses):
+        assert time.monotonic() < deadline, gateway.log()
+        time.sleep(0.02)
     log = gateway.log()
     for secret in [ACCESS_KEY, SECOND_ACCESS_KEY, *PROVIDER_KEYS]:
         assert secret not in log
