@@ -10,7 +10,6 @@ Needs perf (Debian: linux-perf) and wrk. A sample counts for every part on its s
 shares overlap (the middleware is below everything a request does).
 """
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -19,7 +18,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run_bench import ROOT, free_port, process  # noqa: E402
+from run_bench import ROOT, free_port, gateway_config, process  # noqa: E402
 
 # (label, substring of a mangled or plain symbol name)
 PARTS = [
@@ -48,19 +47,11 @@ def main():
 
     workdir = tempfile.mkdtemp(prefix="bench-profile-")
     log = open(os.path.join(workdir, "log.txt"), "w")
-    mock_port, gateway_port = free_port(), free_port()
+    mock_port = free_port()
     # The config sits in a directory of its own: perf.data written next to it would wake the
     # config watcher on every write.
     os.makedirs(os.path.join(workdir, "config"))
-    config = os.path.join(workdir, "config", "config.json")
-    with open(config, "w") as f:
-        json.dump({"access_key": "bench-access",
-                   "provider_keys": [{"provider": "mock", "type": "openai",
-                                      "base_url": f"http://127.0.0.1:{mock_port}/v1", "models": ["mock-model"],
-                                      "key": [f"sk-bench-{i}" for i in range(10)],
-                                      "max_request_min": 1_000_000_000, "max_token_min": 1_000_000_000_000,
-                                      "max_request_day": 1_000_000_000}],
-                   "server": {"port": gateway_port}}, f)
+    config, gateway_port = gateway_config(os.path.join(workdir, "config"), mock_port, None)
     url = f"http://127.0.0.1:{gateway_port}/v1/chat/completions"
     wrk = ["wrk", f"-t{min(2, args.connections)}", f"-c{args.connections}", "--latency",
            "-s", os.path.join(ROOT, "bench", "chat.lua"), url]

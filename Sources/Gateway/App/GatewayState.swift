@@ -12,6 +12,8 @@ struct RunningConfig: Sendable {
     let secrets: [String: [String: String]]
     /// For logged bodies (`logging.bodies`): redaction and every secret of this config.
     let redactor: BodyRedactor
+    /// `metrics.bearer_token`, kept as a digest like the access keys; nil when /metrics is open.
+    let metricsToken: AccessKeys?
 
     init(_ config: GatewayConfig) {
         self.config = config
@@ -25,6 +27,7 @@ struct RunningConfig: Sendable {
         }
         self.secrets = secrets
         redactor = BodyRedactor(config)
+        metricsToken = config.metrics.bearerToken.map { AccessKeys([$0]) }
     }
 
     var pools: [KeyPoolDescriptor] { config.providers.map { router.pool(for: $0) } }

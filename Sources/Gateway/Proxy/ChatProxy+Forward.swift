@@ -121,17 +121,9 @@ extension ChatProxy {
             usage = answer.withUnsafeReadableBytes { TokenUsage.of($0).usage }
             headers[.contentType] = response.headers.first(name: "content-type") ?? "application/json"
         }
-        if let usage {
-            metrics.tokens(
-                provider: attempt.provider, model: attempt.candidate.model, input: usage.promptTokens, output: usage.completionTokens)
-            record.update {
-                $0.tokensIn = usage.promptTokens
-                $0.tokensOut = usage.completionTokens
-            }
-        }
-        let running = state.current
-        if running.config.logging.bodies {
-            let logged = running.redactor.text(answer)
+        if let usage { Self.noteUsage(usage, attempt, metrics: metrics, record: record) }
+        if let bodyLog = attempt.bodyLog {
+            let logged = bodyLog.text(answer)
             record.update { $0.responseBody = logged }
         }
         let lease = attempt.lease

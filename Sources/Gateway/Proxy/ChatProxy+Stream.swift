@@ -120,14 +120,7 @@ extension ChatProxy {
             // Tokens as reported; without a usage chunk, the prompt estimate plus one token per
             // event delivered.
             let tokens = translator.usage?.totalTokens ?? (attempt.promptEstimate + translator.dataEvents)
-            if let usage = translator.usage {
-                metrics.tokens(
-                    provider: provider, model: attempt.candidate.model, input: usage.promptTokens, output: usage.completionTokens)
-                record.update {
-                    $0.tokensIn = usage.promptTokens
-                    $0.tokensOut = usage.completionTokens
-                }
-            }
+            if let usage = translator.usage { Self.noteUsage(usage, attempt, metrics: metrics, record: record) }
             await Self.settle(store: store, attempt.lease, release: false, tokens: tokens, logger: logger)
             if outcome == .clientGone { throw StreamPump.ClientGone() }
         }))

@@ -83,7 +83,8 @@ struct ChatProxy: Sendable {
                 let attempt = Attempt(
                     candidate: candidate, lease: lease, secret: secret, summary: summary, attempts: tally.attempts,
                     promptEstimate: promptEstimate, defaultMaxTokens: defaultMaxTokens,
-                    timeoutSeconds: running.config.server.upstreamTimeoutSeconds)
+                    timeoutSeconds: running.config.server.upstreamTimeoutSeconds,
+                    bodyLog: running.config.logging.bodies ? running.redactor : nil)
                 switch try await forward(body, attempt, context: context) {
                 case .answered(let response):
                     return response
@@ -109,6 +110,8 @@ struct ChatProxy: Sendable {
         /// The completion-token default for providers that need one (Anthropic's max_tokens).
         let defaultMaxTokens: Int
         let timeoutSeconds: Double
+        /// The running config's redactor when `logging.bodies` is on, for the logged answer.
+        let bodyLog: BodyRedactor?
 
         var headers: HTTPFields {
             ProxyHeaders.make(
@@ -116,6 +119,15 @@ struct ChatProxy: Sendable {
         }
 
         var provider: String { candidate.provider.name }
+    }
+
+    /// Usage an upstream reported: counted in the metrics and put on the request's log line.
+    static func noteUsage(_ usage: TokenUsage, _ attempt: Attempt, metrics: GatewayMetrics, record: RequestRecord) {
+        metrics.tokens(provider: attempt.provider, model: attempt.candidate.model, input: usage.promptTokens, output: usage.completionTokens)
+        record.update {
+            $0.tokensIn = usage.promptTokens
+            $0.tokensOut = usage.completionTokens
+        }
     }
 
     /// How a try ended: an answer for the client (a success, or an error no other key would

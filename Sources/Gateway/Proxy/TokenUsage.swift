@@ -50,18 +50,22 @@ struct TokenUsage: Decodable, Sendable, Equatable {
     /// integer. Absent counts are 0 (the total: their sum), as `init(from:)` reads them.
     init?(object bytes: UnsafeRawBufferPointer) {
         guard let members = TopLevelFields(bytes: bytes) else { return nil }
-        func count(_ name: String) -> Int?? {
-            guard let member = members.field(name) else { return .some(nil) }
+        struct Malformed: Error {}
+        /// The count, nil when absent or null; throws when it is anything but a plain integer.
+        func count(_ name: String) throws -> Int? {
+            guard let member = members.field(name) else { return nil }
             let literal = UnsafeRawBufferPointer(rebasing: bytes[member.value])
-            if literal.elementsEqual("null".utf8) { return .some(nil) }
-            guard let value = Int(String(decoding: literal, as: UTF8.self)), value >= 0,
-                literal.first != UInt8(ascii: "+")
-            else { return nil }
-            return .some(value)
+            if literal.elementsEqual("null".utf8) { return nil }
+            guard literal.first != UInt8(ascii: "+"), let value = Int(String(decoding: literal, as: UTF8.self)), value >= 0
+            else { throw Malformed() }
+            return value
         }
-        guard let prompt = count("prompt_tokens"), let completion = count("completion_tokens"),
-            let total = count("total_tokens")
-        else { return nil }
-        self.init(promptTokens: prompt ?? 0, completionTokens: completion ?? 0, totalTokens: total)
+        do {
+            self.init(
+                promptTokens: try count("prompt_tokens") ?? 0, completionTokens: try count("completion_tokens") ?? 0,
+                totalTokens: try count("total_tokens"))
+        } catch {
+            return nil
+        }
     }
 }

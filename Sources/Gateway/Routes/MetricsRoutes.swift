@@ -18,11 +18,10 @@ struct MetricsRoutes: Sendable {
     func register(on router: Router<GatewayContext>) {
         router.get("/metrics") { request, _ -> Response in
             let running = state.current
-            let settings = running.config.metrics
-            guard settings.enabled else { throw GatewayError.notFound(request.uri.path) }
-            if let token = settings.bearerToken {
+            guard running.config.metrics.enabled else { throw GatewayError.notFound(request.uri.path) }
+            if let token = running.metricsToken {
                 guard let presented = AccessKeys.presentedKey(request.headers) else { throw GatewayError.missingMetricsToken }
-                guard AccessKeys([token]).matches(presented) else { throw GatewayError.wrongMetricsToken }
+                guard token.matches(presented) else { throw GatewayError.wrongMetricsToken }
             }
             if let usage = try? await state.store.snapshot(running.pools) {
                 let report = UsageReport(usage, providers: running.config.providers, nowMillis: Int64(Date().timeIntervalSince1970 * 1000))
