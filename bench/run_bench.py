@@ -168,13 +168,13 @@ def bench_redis_client(bindir, quick):
 
 
 def commandstats(port):
-    """usec_per_call of EVALSHA from INFO commandstats."""
+    """usec_per_call, calls and total usec of EVALSHA from INFO commandstats."""
     info = redis_cli(port, "INFO", "commandstats")
     for line in info.splitlines():
         if line.startswith("cmdstat_evalsha:"):
             fields = dict(kv.split("=") for kv in line.split(":", 1)[1].split(","))
-            return float(fields["usec_per_call"]), int(fields["calls"])
-    return 0.0, 0
+            return float(fields["usec_per_call"]), int(fields["calls"]), int(fields["usec"])
+    return 0.0, 0, 0
 
 
 def bench_keypool_store(bindir, quick):
@@ -207,25 +207,40 @@ def bench_keypool_store(bindir, quick):
                     r = store(kind, port, keys, concurrency, requests=n // 4 if concurrency == 1 else n)
                     results["runs"].append(r)
                     print(f"{kind:6} keys={keys:3} pairs c={concurrency:3}: {r['per_second']:>8.0f} pairs/s  errors {r['errors']}", flush=True)
-        # Redis's own time per script call, on a quiet window and after heavy traffic in it.
+        # Redis's own time per script call, on a quiet window and after heavy traffic in it: at
+        # concurrency 1 every script handles one request; at 64 the store batches them, and the
+        # time per request is the scripts' total over the requests they handled.
         for phase, warm in (("empty window", 0), ("after 100k requests in the window", 100_000)):
             if warm:
                 store("redis", port, 10, 64, mode="reserve", requests=warm)
                 provider_run = run_id[0]
-            redis_cli(port, "CONFIG", "RESETSTAT")
-            # Same provider as the warm-up for the second phase, so its window holds that traffic.
-            args = ["store", "--store", "redis", "--url", f"redis://127.0.0.1:{port}", "--keys", "10",
-                    "--concurrency", "64", "--requests", "20000", "--mode", "reserve",
-                    "--provider", f"bench{provider_run}" if warm else "bench-quiet"]
-            keypool_bench(binary, *args)
-            reserve_us, _ = commandstats(port)
-            redis_cli(port, "CONFIG", "RESETSTAT")
-            args[args.index("reserve")] = "pairs"
-            keypool_bench(binary, *args)
-            pair_us, _ = commandstats(port)
-            settle_us = max(0.0, 2 * pair_us - reserve_us)
-            results["script"][phase] = {"reserve_usec_per_call": reserve_us, "settle_usec_per_call": settle_us}
-            print(f"script time, {phase}: reserve {reserve_us:.1f} us, settle {settle_us:.1f} us per call (10 keys)", flush=True)
+            entry = {}
+            for concurrency, count in ((1, 5_000), (64, 20_000)):
+                # Same provider as the warm-up for the second phase, so its window holds that traffic.
+                args = ["store", "--store", "redis", "--url", f"redis://127.0.0.1:{port}", "--keys", "10",
+                        "--concurrency", str(concurrency), "--requests", str(count), "--mode", "reserve",
+                        "--provider", f"bench{provider_run}" if warm else "bench-quiet"]
+                redis_cli(port, "CONFIG", "RESETSTAT")
+                keypool_bench(binary, *args)
+                reserve_per_call, reserve_calls, reserve_usec = commandstats(port)
+                redis_cli(port, "CONFIG", "RESETSTAT")
+                args[args.index("reserve")] = "pairs"
+                keypool_bench(binary, *args)
+                pair_per_call, pair_calls, pair_usec = commandstats(port)
+                # The bench's 500 warm-up calls count too.
+                requests = count + 500
+                entry[f"c{concurrency}"] = {
+                    "reserve_usec_per_call": reserve_per_call, "reserve_calls": reserve_calls,
+                    "reserve_usec_per_request": reserve_usec / requests,
+                    "settle_usec_per_request": max(0.0, (pair_usec - reserve_usec) / requests),
+                    "pair_calls": pair_calls, "requests": requests,
+                }
+            entry["settle_usec_per_call"] = entry["c1"]["settle_usec_per_request"]
+            results["script"][phase] = entry
+            print(f"script time, {phase}: c=1 reserve {entry['c1']['reserve_usec_per_call']:.1f} us, settle "
+                  f"{entry['settle_usec_per_call']:.1f} us per call; c=64 reserve "
+                  f"{entry['c64']['reserve_usec_per_request']:.1f} us, settle {entry['c64']['settle_usec_per_request']:.1f} us "
+                  f"per request ({entry['c64']['reserve_calls']} reserve scripts for {count + 500} requests)", flush=True)
 
     os.makedirs(RESULTS, exist_ok=True)
     with open(os.path.join(RESULTS, "keypool-store.json"), "w") as f:
@@ -237,7 +252,8 @@ def bench_keypool_store(bindir, quick):
     m = results["machine"]
     lines = [f"Measured {m['date']} on {m['cpu']} ({m['cores']} cores), {m['redis']}; the load generator, "
              "the client and redis-server share the cores.", "",
-             "reserve+settle pairs per second (one pair = one EVALSHA reserve + one EVALSHA settle):", "",
+             "reserve+settle pairs per second (one pair = one reserve + one settle, each one EVALSHA round trip; "
+             "concurrent calls of a provider share their EVALSHA, see above):", "",
              "| store | keys | c=1 | c=64 | c=256 |", "|---|---|---|---|---|"]
     for kind in ("redis", "memory"):
         for keys in (1, 10, 100):
@@ -250,10 +266,16 @@ def bench_keypool_store(bindir, quick):
         for keys in (1, 10, 100):
             r = find(kind, keys, 1, "reserve-c1")
             lines.append(f"| {kind} | {keys} | {r['p50_us']:.0f} | {r['p99_us']:.0f} | {r['p50_us'] / p50:.2f}x |")
-    lines += ["", "Redis's own time per script call (INFO commandstats usec_per_call; settle derived from the pairs run):", "",
-              "| window | reserve (10 keys) | settle |", "|---|---|---|"]
+    lines += ["", "Redis's own time in the scripts (INFO commandstats, 10 keys; settle = the pairs run minus the "
+              "reserves run). At concurrency 1 each script handles one request; at 64 the store batches concurrent "
+              "calls, and the figure is the scripts' total time over the requests they handled:", "",
+              "| window | reserve, c=1 (per call) | settle, c=1 (per call) | reserve, c=64 (per request) "
+              "| settle, c=64 (per request) | reserve requests per script, c=64 |", "|---|---|---|---|---|---|"]
     for phase, v in results["script"].items():
-        lines.append(f"| {phase} | {v['reserve_usec_per_call']:.1f} us | {v['settle_usec_per_call']:.1f} us |")
+        c64 = v["c64"]
+        per_script = c64["requests"] / max(1, c64["reserve_calls"])
+        lines.append(f"| {phase} | {v['c1']['reserve_usec_per_call']:.1f} us | {v['settle_usec_per_call']:.1f} us "
+                     f"| {c64['reserve_usec_per_request']:.1f} us | {c64['settle_usec_per_request']:.1f} us | {per_script:.1f} |")
     ten = find("redis", 10, 256)["per_second"]
     r10 = find("redis", 10, 1, "reserve-c1")["p50_us"]
     lines += ["", f"Targets: reserve p50 within 1.5x of PING p50: **{r10 / p50:.2f}x** (Redis, 10 keys). "

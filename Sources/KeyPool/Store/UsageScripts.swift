@@ -1,4 +1,5 @@
-/// The Lua scripts of `RedisUsageStore`: one EVALSHA reserves, one settles or releases.
+/// The Lua scripts of `RedisUsageStore`: one EVALSHA reserves, one settles or releases, each for
+/// a batch of one or more requests of one provider (see `CallBatcher`).
 ///
 /// Layout (every key of a provider carries the hash tag `{provider}`, so each script touches one
 /// slot and runs unchanged on Redis Cluster; every key a script touches is passed in KEYS):
@@ -67,172 +68,234 @@ enum UsageScripts {
           return struct.pack(FULL, k.b, k.R, k.T, k.D, k.dr, k.dt, k.cu, k.q, k.tok, k.f)
         end
 
-        -- Expires the seconds of key k that left the window; true when k changed.
-        local function window(k)
-          if k.b == 0 or k.b >= lo then return false end
-          if lo - k.b >= 60 then
-            redis.call('DEL', k.h)
-            k.b, k.R, k.T = 0, 0, 0
-            return true
+        -- Expires the seconds of bucket hash h (oldest stored second b, window totals r and t)
+        -- that left the window. Returns whether anything changed, then the new b, r and t.
+        local function expire(h, b, r, t)
+          if b == 0 or b >= lo then return false, b, r, t end
+          if lo - b >= 60 then
+            redis.call('DEL', h)
+            return true, 0, 0, 0
           end
-          for s = k.b, lo - 1 do
-            local c = redis.call('HGET', k.h, s)
+          for s = b, lo - 1 do
+            local c = redis.call('HGET', h, s)
             if c then
-              local r, t = split(tonumber(c))
-              k.R, k.T = k.R - r, k.T - t
-              redis.call('HDEL', k.h, s)
+              local cr, ct = split(tonumber(c))
+              r, t = r - cr, t - ct
+              redis.call('HDEL', h, s)
             end
           end
-          k.b = lo
-          redis.call('EXPIRE', k.h, BUCKET_TTL)
-          return true
+          redis.call('EXPIRE', h, BUCKET_TTL)
+          return true, lo, r, t
+        end
+
+        -- Expires the seconds of key k that left the window; true when k changed.
+        local function window(k)
+          local changed
+          changed, k.b, k.R, k.T = expire(k.h, k.b, k.R, k.T)
+          return changed
         end
         """#
 
-    /// KEYS: provider hash, then one bucket hash per key. ARGV[1]: header + gap, estimated
-    /// tokens, rpm, tpm, rpd, tpd (0 = unlimited; one set for the entry's keys), key count n;
-    /// ARGV[2]: the bucket increment (tokens * 2^20 + 1) as text; ARGV[3..n+2]: the key ids;
-    /// then the ids the caller excludes (already tried).
-    /// Returns {1, key index (1-based), second, day} or {0, retry-after ms, reason}.
+    /// Reserves for a batch of m requests of one pool, one after another, exactly as m calls in
+    /// a row would (see `CallBatcher`).
+    /// KEYS: provider hash, then one bucket hash per key. ARGV[1]: header + gap, rpm, tpm, rpd,
+    /// tpd (0 = unlimited; one set for the entry's keys), key count n, request count m, then per
+    /// request its estimated tokens and how many key ids it excludes; ARGV[2..n+1]: the key ids;
+    /// ARGV[n+2..n+m+1]: each request's bucket increment (tokens * 2^20 + 1) as text; then the
+    /// excluded ids (already tried), request by request.
+    /// Returns {second, day, then per request: the chosen key's index (1-based), or
+    /// {retry-after ms, reason} when refused}.
     static let reserve = RedisScript(prelude + "\n" + #"""
-        local _, _, _, _, gap, est, rpm, tpm, rpd, tpd, n = struct.unpack('<ddddddddddd', ARGV[1])
-        local v = redis.call('HMGET', W, 'cur', 'brk', unpack(ARGV, 3, n + 2))
-        local cur = v[1]
+        local _, _, _, _, gap, rpm, tpm, rpd, tpd, n, m = struct.unpack('<ddddddddddd', ARGV[1])
+        local v = redis.call('HMGET', W, 'cur', 'brk', unpack(ARGV, 2, n + 1))
+        local reply = {sec, day}
         -- An open circuit breaker refuses before any key is looked at.
         local brk = tonumber(v[2] or '0')
-        if brk > now then return {0, brk - now, 'circuit_open'} end
-        local excluded = {}
-        for i = n + 3, #ARGV do excluded[ARGV[i]] = true end
-        local out = {}
+        if brk > now then
+          for j = 1, m do reply[j + 2] = {brk - now, 'circuit_open'} end
+          return reply
+        end
 
-        -- The common path touches each key's packed state once and builds no table for it; a
-        -- key is decoded into a table only to expire stale seconds (once a second at most).
-        local best, bestUsage, curUsage = nil, nil, nil
-        local anyRoom, anyIncluded = false, false
+        -- Keys this script changed (expired seconds, or reserved on) live in `mod` as
+        -- {b, R, T, dr, dt, cu, q}; the others are read from their packed state each time, which
+        -- costs less than copying every key into tables first (Redis's Lua pays for each table).
+        local mod, granted = {}, {}
+        local function state(i)
+          local k = mod[i]
+          if k then return k[1], k[2], k[3], k[4], k[5], k[6], k[7] end
+          local p = v[i + 2]
+          if not p then return 0, 0, 0, 0, 0, 0, 0 end
+          local b, r, t, d, dr, dt, cu, q = struct.unpack(STATE, p)
+          -- A new day starts from zero.
+          if d ~= day then dr, dt = 0, 0 end
+          if b > 0 and b < lo then
+            local _
+            _, b, r, t = expire(KEYS[i + 1], b, r, t)
+            mod[i] = {b, r, t, dr, dt, cu, q}
+          end
+          return b, r, t, dr, dt, cu, q
+        end
+        local curIdx = nil
         for i = 1, n do
-          local id = ARGV[i + 2]
-          if not excluded[id] then
-            anyIncluded = true
-            local b, R, T, D, dr, dt, cu = 0, 0, 0, day, 0, 0, 0
-            if v[i + 2] then b, R, T, D, dr, dt, cu = struct.unpack(STATE, v[i + 2]) end
-            if D ~= day then dr, dt = 0, 0 end
-            if b > 0 and b < lo then
-              local k = decode(id, KEYS[i + 1], v[i + 2])
-              window(k)
-              R, T = k.R, k.T
-              out[#out + 1] = id; out[#out + 1] = encode(k)
-            end
-            if (rpm == 0 or R + 1 <= rpm) and (tpm == 0 or T + est <= tpm)
-              and (rpd == 0 or dr + 1 <= rpd) and (tpd == 0 or dt + est <= tpd) then
-              anyRoom = true
-              if cu <= now then
-                local usage = dr
-                if rpd > 0 then usage = dr * 100 / rpd elseif tpd > 0 then usage = dt * 100 / tpd end
-                if bestUsage == nil or usage < bestUsage then best, bestUsage = i, usage end
-                if id == cur then curUsage = usage end
+          if ARGV[i + 1] == v[1] then curIdx = i break end
+        end
+
+        local curChanged = false
+        local xi = n + m + 2
+        for j = 1, m do
+          local est, nx = struct.unpack('<dd', ARGV[1], 89 + (j - 1) * 16)
+          local excluded = nil
+          if nx > 0 then
+            excluded = {}
+            for x = xi, xi + nx - 1 do excluded[ARGV[x]] = true end
+            xi = xi + nx
+          end
+          local best, bestUsage, curUsage = nil, nil, nil
+          local anyRoom, anyIncluded = false, false
+          for i = 1, n do
+            if not (excluded and excluded[ARGV[i + 1]]) then
+              anyIncluded = true
+              local _, r, t, dr, dt, cu = state(i)
+              if (rpm == 0 or r + 1 <= rpm) and (tpm == 0 or t + est <= tpm)
+                and (rpd == 0 or dr + 1 <= rpd) and (tpd == 0 or dt + est <= tpd) then
+                anyRoom = true
+                if cu <= now then
+                  local usage = dr
+                  if rpd > 0 then usage = dr * 100 / rpd elseif tpd > 0 then usage = dt * 100 / tpd end
+                  if bestUsage == nil or usage < bestUsage then best, bestUsage = i, usage end
+                  if i == curIdx then curUsage = usage end
+                end
               end
             end
           end
-        end
 
-        if best == nil then
-          if #out > 0 then redis.call('HSET', W, unpack(out)) end
-          if not anyIncluded then return {0, 0, 'exhausted'} end
-          -- The rare path: when does the earliest key free up? A key is free when all its
-          -- blocking limits are (window, day and cooldown).
-          local nextDay = ((day + 1) * 86400 - off) * 1000
-          local retry = nil
-          for i = 1, n do
-            local k = decode(ARGV[i + 2], KEYS[i + 1], v[i + 2])
-            if not excluded[k.id] then
-              window(k)
-              local freeAt = now
-              if k.cu > now then freeAt = math.max(freeAt, k.cu) end
-              if (rpd > 0 and k.dr + 1 > rpd) or (tpd > 0 and k.dt + est > tpd) then
-                freeAt = math.max(freeAt, nextDay)
-              end
-              local needR = (rpm > 0 and k.R + 1 > rpm)
-              local needT = (tpm > 0 and k.T + est > tpm)
-              if needR or needT then
-                local freedR, freedT, at = 0, 0, nil
-                if k.b > 0 then
-                  for s = math.max(k.b, lo), sec do
-                    local c = redis.call('HGET', k.h, s)
-                    if c then
-                      local r, t = split(tonumber(c))
-                      freedR, freedT = freedR + r, freedT + t
-                      local okR = (not needR) or (k.R - freedR + 1 <= rpm)
-                      local okT = (not needT) or (k.T - freedT + est <= tpm)
-                      if okR and okT then at = (s + 60) * 1000 break end
+          if best ~= nil then
+            -- The usage-gap rule: keep the current key while it is within gap points of the best.
+            local chosen = best
+            if curUsage ~= nil and curUsage <= bestUsage + gap then chosen = curIdx end
+            if chosen ~= curIdx then curIdx, curChanged = chosen, true end
+            local h = KEYS[chosen + 1]
+            local b, r, t, dr, dt, cu, q = state(chosen)
+            redis.call('HINCRBY', h, sec, ARGV[n + 1 + j])
+            -- A new bucket hash gets its TTL here; later expiry passes (once a second while it
+            -- holds traffic) refresh it, so it only lapses two minutes after the traffic stops.
+            if b == 0 then
+              b = sec
+              redis.call('EXPIRE', h, BUCKET_TTL)
+            end
+            mod[chosen] = {b, r + 1, t + est, dr + 1, dt + est, cu, q + 1}
+            granted[chosen] = true
+            reply[j + 2] = chosen
+          elseif not anyIncluded then
+            reply[j + 2] = {0, 'exhausted'}
+          else
+            -- The rare path: when does the earliest key free up? A key is free when all its
+            -- blocking limits are (window, day and cooldown).
+            local nextDay = ((day + 1) * 86400 - off) * 1000
+            local retry = nil
+            for i = 1, n do
+              if not (excluded and excluded[ARGV[i + 1]]) then
+                local b, r, t, dr, dt, cu = state(i)
+                local freeAt = now
+                if cu > now then freeAt = math.max(freeAt, cu) end
+                if (rpd > 0 and dr + 1 > rpd) or (tpd > 0 and dt + est > tpd) then
+                  freeAt = math.max(freeAt, nextDay)
+                end
+                local needR = (rpm > 0 and r + 1 > rpm)
+                local needT = (tpm > 0 and t + est > tpm)
+                if needR or needT then
+                  local freedR, freedT, at = 0, 0, nil
+                  if b > 0 then
+                    for s = math.max(b, lo), sec do
+                      local c = redis.call('HGET', KEYS[i + 1], s)
+                      if c then
+                        local cr, ct = split(tonumber(c))
+                        freedR, freedT = freedR + cr, freedT + ct
+                        local okR = (not needR) or (r - freedR + 1 <= rpm)
+                        local okT = (not needT) or (t - freedT + est <= tpm)
+                        if okR and okT then at = (s + 60) * 1000 break end
+                      end
                     end
                   end
+                  freeAt = math.max(freeAt, at or ((sec + 60) * 1000))
                 end
-                freeAt = math.max(freeAt, at or ((sec + 60) * 1000))
+                if retry == nil or freeAt < retry then retry = freeAt end
               end
-              if retry == nil or freeAt < retry then retry = freeAt end
             end
-          end
-          -- Relative to Redis's clock, so replica clocks never enter the answer.
-          if anyRoom then return {0, retry - now, 'cooling_down'} end
-          return {0, retry - now, 'window_full'}
-        end
-
-        -- The usage-gap rule: keep the current key while it is within gap points of the best.
-        local chosen = best
-        if curUsage ~= nil and curUsage <= bestUsage + gap then
-          for i = 1, n do
-            if ARGV[i + 2] == cur then chosen = i break end
+            -- Relative to Redis's clock, so replica clocks never enter the answer.
+            if anyRoom then reply[j + 2] = {retry - now, 'cooling_down'}
+            else reply[j + 2] = {retry - now, 'window_full'} end
           end
         end
-        local id, h = ARGV[chosen + 2], KEYS[chosen + 1]
-        if id ~= cur then out[#out + 1] = 'cur'; out[#out + 1] = id end
-        -- Re-read the chosen key from `out` if it was just expired, else from the HMGET.
-        local packed = v[chosen + 2]
-        for j = 1, #out - 1, 2 do if out[j] == id then packed = out[j + 1] end end
-        local k = decode(id, h, packed)
 
-        redis.call('HINCRBY', h, sec, ARGV[2])
-        -- A new bucket hash gets its TTL here; later expiry passes (once a second while it
-        -- holds traffic) refresh it, so it only lapses two minutes after the traffic stops.
-        if k.b == 0 then
-          k.b = sec
-          redis.call('EXPIRE', h, BUCKET_TTL)
+        local out, newDay = {}, false
+        for i, k in pairs(mod) do
+          -- The fields a reserve leaves alone come from the stored state.
+          local tok, f, p = 0, 0, v[i + 2]
+          if p then
+            tok = struct.unpack('<d', p, 65)
+            if #p >= 80 then f = struct.unpack('<d', p, 73) end
+          end
+          -- A key's first request of a day refreshes the provider hash's TTL.
+          if granted[i] and (not p or struct.unpack('<d', p, 25) ~= day) then newDay = true end
+          out[#out + 1] = ARGV[i + 1]
+          out[#out + 1] = struct.pack(FULL, k[1], k[2], k[3], day, k[4], k[5], k[6], k[7], tok, f)
         end
-        k.R, k.T = k.R + 1, k.T + est
-        k.dr, k.dt = k.dr + 1, k.dt + est
-        k.q = k.q + 1
-        out[#out + 1] = id; out[#out + 1] = encode(k)
-        redis.call('HSET', W, unpack(out))
-        if k.newDay then redis.call('EXPIRE', W, STATE_TTL) end
-        return {1, chosen, sec, day}
+        if curChanged then out[#out + 1] = 'cur'; out[#out + 1] = ARGV[curIdx + 1] end
+        if #out > 0 then redis.call('HSET', W, unpack(out)) end
+        if newDay then redis.call('EXPIRE', W, STATE_TTL) end
+        return reply
         """#)
 
-    /// KEYS: provider hash, the key's bucket hash. ARGV: id, lease second, lease day, reserved
-    /// tokens, actual tokens, release (1/0), bucket delta (tokens * 2^20 + requests, as text). A
-    /// settle (not a release) clears the key's failure mark. Needs no clock: a bucket still stored is corrected
-    /// together with its total (the totals are the sum of stored buckets, whether or not a bucket
-    /// already left the window); a bucket already expired no longer counts and is left alone. The
-    /// day totals are corrected only while the key still counts the lease's day.
+    /// Settles or releases a batch of m leases of one provider, one after another.
+    /// KEYS: provider hash, then the bucket hash of each of the u distinct keys in the batch.
+    /// ARGV[1]: m, u, then per lease its key's index (1..u), lease day, reserved tokens, actual
+    /// tokens, release (1/0), as packed doubles; ARGV[2..u+1]: the distinct key ids; then per
+    /// lease its second and its bucket delta (tokens * 2^20 + requests), as text.
+    /// A settle (not a release) clears the key's failure mark. Needs no clock: a bucket still
+    /// stored is corrected together with its total (the totals are the sum of stored buckets,
+    /// whether or not a bucket already left the window); a bucket already expired no longer
+    /// counts and is left alone. The day totals are corrected only while the key still counts
+    /// the lease's day.
     static let settle = RedisScript(#"""
-        local W, h, id = KEYS[1], KEYS[2], ARGV[1]
-        local packed = redis.call('HGET', W, id)
-        if not packed then return 0 end
-        local b, R, T, D, dr, dt, cu, q, tok = struct.unpack('<ddddddddd', packed)
-        local f = 0
-        if #packed >= 80 then f = struct.unpack('<d', packed, 73) end
-        local release = ARGV[6] == '1'
-        local reserved, actual = tonumber(ARGV[4]), tonumber(ARGV[5])
-        local dT, dR = actual - reserved, 0
-        if release then dT, dR = -reserved, -1 end
-        if redis.call('HEXISTS', h, ARGV[2]) == 1 then
-          redis.call('HINCRBY', h, ARGV[2], ARGV[7])
-          R, T = R + dR, T + dT
+        local W = KEYS[1]
+        local m, u = struct.unpack('<dd', ARGV[1])
+        local v = redis.call('HMGET', W, unpack(ARGV, 2, u + 1))
+        -- Each key's state as an array {b, R, T, D, dr, dt, cu, q, tok, f}, made by one
+        -- constructor (struct.unpack's ninth result is followed by the next position, which
+        -- the tenth slot then takes as f).
+        local S = {}
+        for j = 1, m do
+          local ki, lday, reserved, actual, release = struct.unpack('<ddddd', ARGV[1], 17 + (j - 1) * 40)
+          local p = v[ki]
+          -- A key with no state (expired, or never used) has nothing to correct.
+          if p then
+            local k = S[ki]
+            if not k then
+              k = {struct.unpack('<ddddddddd', p)}
+              k[10] = 0
+              if #p >= 80 then k[10] = struct.unpack('<d', p, 73) end
+              S[ki] = k
+            end
+            local dT, dR = actual - reserved, 0
+            if release == 1 then dT, dR = -reserved, -1 end
+            local h, second = KEYS[ki + 1], ARGV[u + 2 * j]
+            if redis.call('HEXISTS', h, second) == 1 then
+              redis.call('HINCRBY', h, second, ARGV[u + 2 * j + 1])
+              k[2], k[3] = k[2] + dR, k[3] + dT
+            end
+            if k[4] == lday then k[5], k[6] = k[5] + dR, k[6] + dT end
+            k[8] = k[8] + dR
+            -- An answer clears the key's failure mark: the provider is not failing on this key.
+            if release == 0 then k[9], k[10] = k[9] + actual, 0 end
+          end
         end
-        if D == tonumber(ARGV[3]) then dr, dt = dr + dR, dt + dT end
-        q = q + dR
-        -- An answer clears the key's failure mark: the provider is not failing on this key.
-        if not release then tok, f = tok + actual, 0 end
-        redis.call('HSET', W, id, struct.pack('<dddddddddd', b, R, T, D, dr, dt, cu, q, tok, f))
+        local out = {}
+        for ki, k in pairs(S) do
+          out[#out + 1] = ARGV[ki + 1]
+          out[#out + 1] = struct.pack('<dddddddddd', unpack(k, 1, 10))
+        end
+        if #out > 0 then redis.call('HSET', W, unpack(out)) end
         return 1
         """#)
 

@@ -89,4 +89,60 @@ struct RedisUsageStoreTests {
             #expect(!bytes.contains("secret-openrouter"))
         }
     }
+
+    @Test("one replica's concurrent calls share scripts and stay exact: grants, refusals, exclusions, settles, releases")
+    func batchedCallsStayExact() async throws {
+        let harness = try StoreHarness(.redis, replicas: 1)
+        let server = try #require(harness.server)
+        let redis = try RedisClient(url: server.url)
+        _ = try await redis.send(["CONFIG", "RESETSTAT"]).checked()
+        let pool = StoreHarness.pool(keys: 3, limits: KeyLimits(requestsPerMinute: 15, tokensPerMinute: 100_000), gap: 0)
+        let store = harness.store
+        // 200 reserves at once on one client; every fourth excludes the first key.
+        let outcomes = try await withThrowingTaskGroup(of: Reservation.self) { group in
+            for index in 0..<200 {
+                let excluding: Set<String> = index % 4 == 0 ? [pool.keyIDs[0]] : []
+                group.addTask { try await store.reserve(pool, estimatedTokens: 100, excluding: excluding) }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(outcomes.leases.count == 45)
+        #expect(outcomes.perKey.values.sorted() == [15, 15, 15])
+        #expect(outcomes.retryAfters.count == 155)
+        #expect(outcomes.retryAfters.allSatisfy { $0 > 0 && $0 <= 60_000 })
+        let reserveCalls = try await evalshaCalls(redis)
+        // Shared scripts: far fewer EVALSHA calls than reserves.
+        #expect(reserveCalls < 100)
+
+        // Settle 30 leases to 7 tokens and release the other 15, all at once.
+        let leases = outcomes.leases
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (index, lease) in leases.enumerated() {
+                group.addTask {
+                    if index < 30 { try await store.settle(lease, actualTokens: 7) } else { try await store.release(lease) }
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(try await evalshaCalls(redis) - reserveCalls < 45)
+        let usage = try await harness.usage(pool)
+        #expect(usage.keys.map(\.requestsMinute).reduce(0, +) == 30)
+        #expect(usage.keys.map(\.requestsDay).reduce(0, +) == 30)
+        #expect(usage.keys.map(\.tokensMinute).reduce(0, +) == 30 * 7)
+        #expect(usage.keys.map(\.totalTokens).reduce(0, +) == 30 * 7)
+        #expect(usage.keys.map(\.totalRequests).reduce(0, +) == 30)
+        // Per key: what its own leases say.
+        for key in usage.keys {
+            let own = leases.enumerated().filter { $0.element.keyID == key.id }
+            #expect(key.requestsMinute == own.filter { $0.offset < 30 }.count)
+        }
+    }
+
+    /// EVALSHA calls the server has run since the last CONFIG RESETSTAT.
+    private func evalshaCalls(_ redis: RedisClient) async throws -> Int {
+        let info = try #require(try await redis.send(["INFO", "commandstats"]).checked().string)
+        let line = try #require(info.split(whereSeparator: \.isNewline).first { $0.hasPrefix("cmdstat_evalsha:") })
+        let calls = try #require(line.split(separator: ",").first { $0.contains("calls=") }?.split(separator: "=").last)
+        return try #require(Int(calls))
+    }
 }

@@ -1,0 +1,195 @@
+import Foundation
+import Synchronization
+
+/// The script calls behind `RedisUsageStore`: one EVALSHA per batch of reserves, one per batch
+/// of settles and releases, one per failure, one per snapshot.
+final class RedisUsageCalls: Sendable {
+    private let redis: RedisClient
+    /// Set only by tests: replaces Redis `TIME` so tests move time instead of sleeping.
+    private let testClock: (any StoreClock)?
+
+    /// UTC offsets per time zone, valid until the next transition or for an hour: Foundation's
+    /// time zone lookups cost more than the rest of a reserve on the replica's side.
+    private let offsetCache = Mutex([String: (validUntil: Int64, header: [Double])]())
+
+    init(redis: RedisClient, testClock: (any StoreClock)?) {
+        self.redis = redis
+        self.testClock = testClock
+    }
+
+    /// Redis key names of a provider; the `{provider}` hash tag puts them all in one slot.
+    enum Keys {
+        /// The provider's hot state: current key, per-key totals, days and cooldowns.
+        static func state(_ provider: String) -> String { "gw:{\(provider)}:w" }
+        /// One key's per-second buckets of the rolling minute.
+        static func buckets(_ provider: String, _ id: String) -> String { "gw:{\(provider)}:k:\(id)" }
+
+        /// KEYS of the clocked scripts: the provider's state, then each key's buckets in order.
+        static func all(_ pool: KeyPoolDescriptor) -> [String] {
+            [state(pool.provider)] + pool.keyIDs.map { buckets(pool.provider, $0) }
+        }
+    }
+
+    /// A reserve request waiting for (or in) a batch.
+    struct ReserveCall: Sendable {
+        let pool: KeyPoolDescriptor
+        let estimatedTokens: Int
+        let excluding: Set<String>
+    }
+
+    /// A settle or release waiting for (or in) a batch.
+    struct SettleCall: Sendable {
+        let lease: Lease
+        let actualTokens: Int
+        let release: Bool
+    }
+
+    /// Reserves for requests of one pool (the batcher groups them by equal descriptors).
+    func reserve(_ calls: [ReserveCall]) async throws -> [Reservation] {
+        let pool = calls[0].pool
+        let limits = pool.limits
+        var header = timeHeader(pool.timeZone) + [
+            pool.gapPercentage,
+            Double(limits.requestsPerMinute ?? 0), Double(limits.tokensPerMinute ?? 0),
+            Double(limits.requestsPerDay ?? 0), Double(limits.tokensPerDay ?? 0),
+            Double(pool.keyIDs.count), Double(calls.count),
+        ]
+        for call in calls { header += [Double(call.estimatedTokens), Double(call.excluding.count)] }
+        var arguments = RedisCommand()
+        arguments.appendPacked(header)
+        for id in pool.keyIDs { arguments.append(id) }
+        for call in calls { arguments.append(Self.bucketDelta(tokens: call.estimatedTokens, requests: 1)) }
+        for call in calls { for id in call.excluding { arguments.append(id) } }
+        let reply = try await redis.evalSHA(UsageScripts.reserve, keys: Keys.all(pool), arguments: arguments).checked()
+        guard let items = reply.array, items.count == calls.count + 2, let second = items[0].int, let day = items[1].int else {
+            throw RedisError(.server, "unexpected reserve reply \(reply)")
+        }
+        return try zip(calls, items.dropFirst(2)).map { call, item in
+            if let index = item.int, index >= 1, index <= pool.keyIDs.count {
+                return .granted(Lease(
+                    provider: pool.provider, keyID: pool.keyIDs[Int(index) - 1],
+                    second: second, day: day, reservedTokens: call.estimatedTokens))
+            }
+            guard let refusal = item.array, refusal.count == 2, let retryAfter = refusal[0].int,
+                let reason = refusal[1].string.flatMap(RefusalReason.init(rawValue:))
+            else {
+                throw RedisError(.server, "unexpected reserve reply \(reply)")
+            }
+            return .refused(retryAfterMillis: max(0, retryAfter), reason: reason)
+        }
+    }
+
+    /// Settles and releases leases of one provider.
+    func settle(_ calls: [SettleCall]) async throws -> [Void] {
+        let provider = calls[0].lease.provider
+        var ids: [String] = []
+        var indexOf: [String: Int] = [:]
+        var header: [Double] = [Double(calls.count), 0]
+        for call in calls {
+            let lease = call.lease
+            let index: Int
+            if let known = indexOf[lease.keyID] {
+                index = known
+            } else {
+                ids.append(lease.keyID)
+                index = ids.count
+                indexOf[lease.keyID] = index
+            }
+            header += [
+                Double(index), Double(lease.day), Double(lease.reservedTokens),
+                Double(call.release ? 0 : call.actualTokens), call.release ? 1 : 0,
+            ]
+        }
+        header[1] = Double(ids.count)
+        var arguments = RedisCommand()
+        arguments.appendPacked(header)
+        for id in ids { arguments.append(id) }
+        for call in calls {
+            let lease = call.lease
+            arguments.append(String(lease.second))
+            arguments.append(call.release
+                ? Self.bucketDelta(tokens: -lease.reservedTokens, requests: -1)
+                : Self.bucketDelta(tokens: call.actualTokens - lease.reservedTokens, requests: 0))
+        }
+        _ = try await redis.evalSHA(
+            UsageScripts.settle,
+            keys: [Keys.state(provider)] + ids.map { Keys.buckets(provider, $0) },
+            arguments: arguments
+        ).checked()
+        return Array(repeating: (), count: calls.count)
+    }
+
+    func fail(_ lease: Lease, pool: KeyPoolDescriptor, failure: KeyFailure) async throws -> Bool {
+        var arguments = RedisCommand()
+        arguments.appendPacked(timeHeader(pool.timeZone) + [
+            Double(lease.second), Double(lease.day), Double(lease.reservedTokens), Double(failure.cooldownMillis),
+            Double(failure.breaker?.windowMillis ?? 0), Double(failure.breaker?.openMillis ?? 0),
+            Double(pool.keyIDs.count),
+        ])
+        arguments.append(lease.keyID)
+        arguments.append(Self.bucketDelta(tokens: -lease.reservedTokens, requests: -1))
+        arguments.append(failure.reason)
+        for id in pool.keyIDs { arguments.append(id) }
+        let reply = try await redis.evalSHA(
+            UsageScripts.fail,
+            keys: [Keys.state(lease.provider), Keys.buckets(lease.provider, lease.keyID)],
+            arguments: arguments
+        ).checked()
+        return reply.int == 1
+    }
+
+    func snapshot(_ pools: [KeyPoolDescriptor]) async throws -> [ProviderUsage] {
+        var result: [ProviderUsage] = []
+        for pool in pools {
+            var arguments = RedisCommand()
+            arguments.appendPacked(timeHeader(pool.timeZone) + [Double(pool.keyIDs.count)])
+            for id in pool.keyIDs { arguments.append(id) }
+            let reply = try await redis.evalSHA(UsageScripts.snapshot, keys: Keys.all(pool), arguments: arguments).checked()
+            guard let items = reply.array, items.count == 2 + 8 * pool.keyIDs.count else {
+                throw RedisError(.server, "unexpected snapshot reply \(reply)")
+            }
+            let current = items[0].string.flatMap { $0.isEmpty ? nil : $0 }
+            let breaker = items[1].int ?? 0
+            var usages: [ProviderUsage.KeyUsage] = []
+            for (index, id) in pool.keyIDs.enumerated() {
+                let base = 2 + index * 8
+                func int(_ offset: Int) -> Int { Int(items[base + offset].int ?? 0) }
+                let until = items[base + 6].int ?? 0
+                usages.append(ProviderUsage.KeyUsage(
+                    id: id, limits: pool.limits,
+                    requestsMinute: int(0), tokensMinute: int(1), requestsDay: int(2), tokensDay: int(3),
+                    totalRequests: int(4), totalTokens: int(5),
+                    cooldownUntilMillis: until > 0 ? until : nil,
+                    cooldownReason: until > 0 ? items[base + 7].string : nil))
+            }
+            result.append(ProviderUsage(
+                provider: pool.provider, currentKeyID: current, keys: usages,
+                circuitOpenUntilMillis: breaker > 0 ? breaker : nil))
+        }
+        return result
+    }
+
+    /// A minute bucket holds tokens * 2^20 + requests in one integer (one HINCRBY per change).
+    static func bucketDelta(tokens: Int, requests: Int) -> String {
+        String(tokens << 20 + requests)
+    }
+
+    /// The header every clocked script starts with: the test clock's now (or 0 for Redis TIME)
+    /// and the zone's UTC offsets around now, taken from this replica's clock. Only the day a
+    /// DST change falls on depends on that clock, and only when clocks disagree by more than the
+    /// time to it.
+    private func timeHeader(_ zone: TimeZone) -> [Double] {
+        let testNow = testClock?.nowMillis()
+        let seconds = (testNow ?? SystemStoreClock().nowMillis()) / 1000
+        if testNow == nil, let cached = offsetCache.withLock({ $0[zone.identifier] }), seconds < cached.validUntil {
+            return [0] + cached.header
+        }
+        let offsets = DayMath.offsets(zone, atSeconds: seconds)
+        let header = [Double(offsets.now), Double(offsets.transition), Double(offsets.after)]
+        if testNow == nil {
+            let validUntil = offsets.transition > seconds ? min(offsets.transition, seconds + 3600) : seconds + 3600
+            offsetCache.withLock { $0[zone.identifier] = (validUntil, header) }
+        }
+        return [Double(testNow ?? 0)] + header
+    }
+}
