@@ -278,35 +278,63 @@ def test_sigterm_during_a_long_stream_lets_it_finish_then_exits_0(start_gateway,
     assert upstream.stats()["requests"] == 1
 
 
-def test_a_stream_longer_than_the_drain_time_ends_with_an_error_and_is_settled(start_gateway, upstream, redis_server):
-    upstream.patch_config({"faults": {"chunks": 60, "chunk_gap_ms": 100}})  # about 6 s
-    config = base_config(upstream.url, redis=redis_server.url, server={"shutdown_drain_seconds": 1})
+def _draining_replica(start_gateway, upstream, redis_server, chunks: int, drain_seconds: float):
+    """A replica streaming `chunks` pieces 100 ms apart, with the given drain time; a second
+    replica on the same Redis to read usage after; the stream's events past its first."""
+    upstream.patch_config({"faults": {"chunks": chunks, "chunk_gap_ms": 100}})
+    config = base_config(upstream.url, redis=redis_server.url, server={"shutdown_drain_seconds": drain_seconds})
     gateway = start_gateway(config)
     observer = start_gateway(config)
-
     response = HTTP.send(_stream_request(gateway.url), stream=True)
     events = _events(response)
     next(events)
-    signalled = time.monotonic()
-    gateway.process.send_signal(signal.SIGTERM)
-    rest = list(events)
-    response.close()
-    ended_after = time.monotonic() - signalled
+    return gateway, observer, response, events
 
-    # Cut after the drain time with an error event (never a clean finish, never [DONE]).
-    assert 0.8 < ended_after < 3.0, ended_after
+
+def _assert_cut_and_settled(rest: list[str], observer) -> int:
+    """The stream ended with the shutdown error event (never a clean finish, never [DONE]) and
+    was settled to what it delivered; returns the content events delivered."""
     last = json.loads(rest[-1])
     assert last["error"]["code"] == "gateway_shutting_down", last
     assert "[DONE]" not in rest
-    delivered = sum(1 for event in rest[:-1] if json.loads(event)["choices"])
-    assert 3 <= delivered < 60
-
-    # Exits 0 once the cut stream is settled, well before the forced stop.
-    assert gateway.process.wait(timeout=5) == 0
-    assert time.monotonic() - signalled < 4.0
     keys = observer.key_usage()
     used = [k for k in keys.values() if k["requests"]]
     assert len(used) == 1 and used[0]["requests"] == 1
     # Without the provider's usage chunk: the prompt estimate plus one token per event delivered,
     # not the reservation's estimate (prompt + max_tokens 200).
     assert 0 < used[0]["rate_limit_windows"]["tokens_min"] < 200
+    return sum(1 for event in rest[:-1] if json.loads(event)["choices"])
+
+
+def test_a_stream_longer_than_the_drain_time_ends_with_an_error_and_is_settled(start_gateway, upstream, redis_server):
+    gateway, observer, response, events = _draining_replica(start_gateway, upstream, redis_server, 60, 1)  # about 6 s
+    signalled = time.monotonic()
+    gateway.process.send_signal(signal.SIGTERM)
+    rest = list(events)
+    response.close()
+    ended_after = time.monotonic() - signalled
+
+    # Cut after the drain time.
+    assert 0.8 < ended_after < 3.0, ended_after
+    # Exits 0 once the cut stream is settled, well before the forced stop.
+    assert gateway.process.wait(timeout=5) == 0
+    assert time.monotonic() - signalled < 4.0
+    assert 3 <= _assert_cut_and_settled(rest, observer) < 60
+
+
+def test_a_second_sigterm_ends_the_drain_at_once_and_settles(start_gateway, upstream, redis_server):
+    gateway, observer, response, events = _draining_replica(start_gateway, upstream, redis_server, 100, 60)  # about 10 s
+    gateway.process.send_signal(signal.SIGTERM)
+    # The first signal drains: the stream goes on.
+    time.sleep(0.5)
+    assert gateway.process.poll() is None
+    second = time.monotonic()
+    gateway.process.send_signal(signal.SIGTERM)
+    rest = list(events)
+    response.close()
+
+    # Ended by the second signal, long before the 60 s drain or the stream's own end.
+    assert time.monotonic() - second < 3.0
+    assert gateway.process.wait(timeout=5) == 0
+    assert "second stop signal: ending the drain now" in gateway.log()
+    assert _assert_cut_and_settled(rest, observer) < 60

@@ -164,6 +164,15 @@ def test_keys_rotate_under_load_without_a_failed_request(start_gateway, upstream
         assert wait_for(lambda: "max_request_min" in (gateway.get("/health").json()["last_reload_error"] or ""))
         assert gateway.get("/health").json()["config_hash"] == running
 
+        # An unreadable file (a directory in its place): /health names the file, not its directory.
+        path.unlink()
+        path.mkdir()
+        error = wait_for(lambda: "cannot read" in (e := gateway.get("/health").json()["last_reload_error"] or "") and e)
+        assert "config.json" in error and str(path.parent) not in error, error
+        assert gateway.get("/health").json()["config_hash"] == running
+        assert str(path) in gateway.log()  # the operator's log keeps the whole path
+        path.rmdir()
+
         # Fixed: the next reload succeeds and the error is gone.
         write_atomically(path, good_text)
         health = wait_for(lambda: (h := gateway.get("/health").json())["config_hash"] != running and h)

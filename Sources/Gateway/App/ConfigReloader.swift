@@ -72,7 +72,9 @@ final class ConfigReloader: Sendable {
             return last != hash
         }
         let summary = problems.joined(separator: "; ")
-        state.reloadFailed(summary)
+        // /health answers without an access key: it names the file, not where it lives.
+        let fileName = URL(fileURLWithPath: path).lastPathComponent
+        state.reloadFailed(summary.replacingOccurrences(of: path, with: fileName))
         guard isNew || force else { return }
         state.metrics.configReload(outcome: "rejected")
         logger.error("config reload refused, still running \(state.current.config.hash): \(summary)")

@@ -93,8 +93,9 @@ struct GatewayCommand: AsyncParsableCommand {
 
     /// Runs until SIGTERM or SIGINT, then drains: the server stops accepting, in-flight requests
     /// and streams finish (and settle) within `server.shutdown_drain_seconds`, streams still open
-    /// after it end with an error event, and a few seconds later anything left is cancelled.
-    /// Exits normally in every case, as a requested stop should.
+    /// after it end with an error event, and a few seconds later anything left is cancelled. A
+    /// second SIGTERM or SIGINT ends the drain at once (a second Ctrl-C). Exits normally in
+    /// every case, as a requested stop should.
     static func serve(_ app: some ApplicationProtocol, state: GatewayState, logger: Logger) async throws {
         let group = ServiceGroup(configuration: .init(
             services: [DrainingService(app: app, state: state, logger: logger)],
@@ -102,6 +103,16 @@ struct GatewayCommand: AsyncParsableCommand {
             logger: logger))
         let running = Task { try await group.run() }
         state.drain.onForceStop { running.cancel() }
+        // The service group acts on the first signal only; this counts them all (both see every
+        // signal), so the second one is known whichever of the two handles a signal first.
+        let secondSignal = Task {
+            var seen = 0
+            for await _ in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
+                seen += 1
+                if seen >= 2 { state.drain.cutShort(logger: logger) }
+            }
+        }
+        defer { secondSignal.cancel() }
         do {
             try await withTaskCancellationHandler {
                 try await running.value

@@ -65,25 +65,56 @@ final class ShutdownDrain: Sendable {
         logger.notice("shutting down: no new connections; draining \(openStreams) open streams for up to \(seconds) s")
         Task {
             try? await Task.sleep(for: .seconds(seconds))
-            let ended = expire()
-            if ended > 0 { logger.warning("drain time over: ended \(ended) streams still open") }
-            try? await Task.sleep(for: .seconds(Self.graceAfterExpirySeconds))
-            let stop = registry.withLock { $0.forceStop }
-            if let stop {
-                logger.warning("drain time over: stopping requests still in flight")
-                stop()
-            }
+            await end(because: "drain time over", grace: Self.graceAfterExpirySeconds, logger: logger)
         }
+    }
+
+    /// Time between the streams being ended and the forced stop after a second stop signal:
+    /// whoever sends it wants the process gone, and a settle is one store round trip.
+    static let graceAfterCutSeconds: Double = 1
+
+    /// A second SIGTERM or SIGINT while draining: the drain time is over now. Open streams end
+    /// with their error event and are settled, and whatever is left is stopped a second later.
+    /// Does nothing before the drain began or after it ended.
+    func cutShort(logger: Logger) {
+        guard phase == .draining else { return }
+        logger.notice("second stop signal: ending the drain now")
+        Task { await end(because: "drain cut short", grace: Self.graceAfterCutSeconds, logger: logger) }
+    }
+
+    /// Ends the drain once, whichever of the clock and a second signal comes first.
+    private func end(because reason: String, grace: Double, logger: Logger) async {
+        guard let ended = expireDraining() else { return }
+        if ended > 0 { logger.warning("\(reason): ended \(ended) streams still open") }
+        try? await Task.sleep(for: .seconds(grace))
+        let stop = registry.withLock { $0.forceStop }
+        if let stop {
+            logger.warning("\(reason): stopping requests still in flight")
+            stop()
+        }
+    }
+
+    /// `expire()` when the drain is running; nil when it already ended (or never began).
+    private func expireDraining() -> Int? {
+        expire(when: { $0 == .draining })
     }
 
     /// Ends every registered stream; returns how many there were.
     @discardableResult
     func expire() -> Int {
-        let ends = registry.withLock { registry -> [@Sendable () -> Void] in
+        expire(when: { _ in true }) ?? 0
+    }
+
+    /// Moves to `.expired` and ends the registered streams, if `allowed` the current phase (one
+    /// step under the lock, so two callers never both end the drain).
+    private func expire(when allowed: (Phase) -> Bool) -> Int? {
+        let ends = registry.withLock { registry -> [@Sendable () -> Void]? in
+            guard allowed(registry.phase) else { return nil }
             registry.phase = .expired
             defer { registry.streams.removeAll() }
             return Array(registry.streams.values)
         }
+        guard let ends else { return nil }
         for end in ends { end() }
         return ends.count
     }

@@ -9,7 +9,9 @@ import Synchronization
 /// is paid once per batch; on Redis 7.0 each `redis.call` alone costs about 2 us. A waiting
 /// caller's latency is at most the call in flight plus its own, both on one connection.
 /// Semantics do not change: a batch script handles its items one after another, exactly as the
-/// same calls arriving back to back would be handled.
+/// same calls arriving back to back would be handled. When a call fails because Redis cannot be
+/// reached (down, timed out, connection lost), the callers waiting behind it fail at once with
+/// the same error instead of each waiting out a timeout of their own.
 final class CallBatcher<Item: Sendable, Output: Sendable>: Sendable {
     typealias Execute = @Sendable ([Item]) async throws -> [Output]
 
@@ -44,7 +46,7 @@ final class CallBatcher<Item: Sendable, Output: Sendable>: Sendable {
             // The common case at low load: no hop to another task.
             let outcome: Result<[Output], any Error>
             do { outcome = .success(try await execute([item])) } catch { outcome = .failure(error) }
-            passOn(group)
+            passOn(group, after: outcome.failure)
             let outputs = try outcome.get()
             guard outputs.count == 1 else { throw RedisError(.server, "a batch of 1 returned \(outputs.count) results") }
             return outputs[0]
@@ -64,9 +66,20 @@ final class CallBatcher<Item: Sendable, Output: Sendable>: Sendable {
         }
     }
 
+    /// How many callers wait behind the group's call in flight (for tests).
+    func waiting(in group: String) -> Int {
+        groups.withLock { $0[group]?.count ?? 0 }
+    }
+
     /// After a call: the next batch from the waiters (those compatible with the first, oldest
-    /// first, at most `maxBatch`), or the group ends when none wait.
-    private func passOn(_ group: String) {
+    /// first, at most `maxBatch`), or the group ends when none wait. After a connection error
+    /// every waiter fails with it and the group ends.
+    private func passOn(_ group: String, after failure: (any Error)?) {
+        if let failure = failure as? RedisError, failure.isConnectionError {
+            let waiting = groups.withLock { $0.removeValue(forKey: group) } ?? []
+            for waiter in waiting { waiter.continuation.resume(throwing: failure) }
+            return
+        }
         let batch = groups.withLock { groups -> [Waiter] in
             guard let waiting = groups[group], let first = waiting.first else {
                 groups[group] = nil
@@ -89,6 +102,7 @@ final class CallBatcher<Item: Sendable, Output: Sendable>: Sendable {
 
     private func start(_ batch: [Waiter], group: String) {
         Task {
+            var failure: (any Error)?
             do {
                 let outputs = try await execute(batch.map(\.item))
                 guard outputs.count == batch.count else {
@@ -96,9 +110,17 @@ final class CallBatcher<Item: Sendable, Output: Sendable>: Sendable {
                 }
                 for (waiter, output) in zip(batch, outputs) { waiter.continuation.resume(returning: output) }
             } catch {
+                failure = error
                 for waiter in batch { waiter.continuation.resume(throwing: error) }
             }
-            passOn(group)
+            passOn(group, after: failure)
         }
+    }
+}
+
+extension Result {
+    fileprivate var failure: Failure? {
+        if case .failure(let error) = self { return error }
+        return nil
     }
 }

@@ -141,6 +141,10 @@ enum UsageScripts {
         end
 
         local curChanged = false
+        -- A refusal changes nothing, so under overload the refusals of one batch repeat one
+        -- answer: it is kept for the next request with the same estimate and no exclusions,
+        -- until a grant changes the state.
+        local refusedEst, refusal = nil, nil
         local xi = n + m + 2
         for j = 1, m do
           local est, nx = struct.unpack('<dd', ARGV[1], 89 + (j - 1) * 16)
@@ -185,9 +189,12 @@ enum UsageScripts {
             end
             mod[chosen] = {b, r + 1, t + est, dr + 1, dt + est, cu, q + 1}
             granted[chosen] = true
+            refusal = nil
             reply[j + 2] = chosen
           elseif not anyIncluded then
             reply[j + 2] = {0, 'exhausted'}
+          elseif refusal and nx == 0 and est == refusedEst then
+            reply[j + 2] = refusal
           else
             -- The rare path: when does the earliest key free up? A key is free when all its
             -- blocking limits are (window, day and cooldown).
@@ -225,6 +232,7 @@ enum UsageScripts {
             -- Relative to Redis's clock, so replica clocks never enter the answer.
             if anyRoom then reply[j + 2] = {retry - now, 'cooling_down'}
             else reply[j + 2] = {retry - now, 'window_full'} end
+            if nx == 0 then refusedEst, refusal = est, reply[j + 2] end
           end
         end
 

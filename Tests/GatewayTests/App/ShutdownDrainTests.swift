@@ -48,4 +48,22 @@ struct ShutdownDrainTests {
         for _ in 0..<Int(grace * 100 + 300) where !stopped.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(10)) }
         #expect(stopped.withLock { $0 })
     }
+
+    @Test func aSecondSignalEndsTheDrainAtOnceAndStopsSoonAfter() async throws {
+        let drain = ShutdownDrain()
+        let ended = Mutex(false)
+        let stopped = Mutex(false)
+        _ = drain.register { ended.withLock { $0 = true } }
+        drain.onForceStop { stopped.withLock { $0 = true } }
+        drain.cutShort(logger: Logger(label: "test"))  // before the drain: nothing to cut
+        #expect(drain.phase == .serving)
+        drain.begin(seconds: 3_600, logger: Logger(label: "test"))
+        drain.cutShort(logger: Logger(label: "test"))
+        for _ in 0..<200 where !ended.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(ended.withLock { $0 })
+        #expect(drain.phase == .expired)
+        let grace = ShutdownDrain.graceAfterCutSeconds
+        for _ in 0..<Int(grace * 100 + 300) where !stopped.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(stopped.withLock { $0 })
+    }
 }
