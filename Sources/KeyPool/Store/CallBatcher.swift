@@ -9,9 +9,10 @@ import Synchronization
 /// is paid once per batch; on Redis 7.0 each `redis.call` alone costs about 2 us. A waiting
 /// caller's latency is at most the call in flight plus its own, both on one connection.
 /// Semantics do not change: a batch script handles its items one after another, exactly as the
-/// same calls arriving back to back would be handled. When a call fails because Redis cannot be
-/// reached (down, timed out, connection lost), the callers waiting behind it fail at once with
-/// the same error instead of each waiting out a timeout of their own.
+/// same calls arriving back to back would be handled. A failed call fails only its own callers:
+/// those waiting behind it go next, as they would have without batching (a timeout or a lost
+/// connection is one pooled connection's; the next call may take another, and when Redis is
+/// down the client fails it at once).
 final class CallBatcher<Item: Sendable, Output: Sendable>: Sendable {
     typealias Execute = @Sendable ([Item]) async throws -> [Output]
 
@@ -46,7 +47,7 @@ final class CallBatcher<Item: Sendable, Output: Sendable>: Sendable {
             // The common case at low load: no hop to another task.
             let outcome: Result<[Output], any Error>
             do { outcome = .success(try await execute([item])) } catch { outcome = .failure(error) }
-            passOn(group, after: outcome.failure)
+            passOn(group)
             let outputs = try outcome.get()
             guard outputs.count == 1 else { throw RedisError(.server, "a batch of 1 returned \(outputs.count) results") }
             return outputs[0]
@@ -72,14 +73,8 @@ final class CallBatcher<Item: Sendable, Output: Sendable>: Sendable {
     }
 
     /// After a call: the next batch from the waiters (those compatible with the first, oldest
-    /// first, at most `maxBatch`), or the group ends when none wait. After a connection error
-    /// every waiter fails with it and the group ends.
-    private func passOn(_ group: String, after failure: (any Error)?) {
-        if let failure = failure as? RedisError, failure.isConnectionError {
-            let waiting = groups.withLock { $0.removeValue(forKey: group) } ?? []
-            for waiter in waiting { waiter.continuation.resume(throwing: failure) }
-            return
-        }
+    /// first, at most `maxBatch`), or the group ends when none wait.
+    private func passOn(_ group: String) {
         let batch = groups.withLock { groups -> [Waiter] in
             guard let waiting = groups[group], let first = waiting.first else {
                 groups[group] = nil
@@ -102,7 +97,6 @@ final class CallBatcher<Item: Sendable, Output: Sendable>: Sendable {
 
     private func start(_ batch: [Waiter], group: String) {
         Task {
-            var failure: (any Error)?
             do {
                 let outputs = try await execute(batch.map(\.item))
                 guard outputs.count == batch.count else {
@@ -110,17 +104,9 @@ final class CallBatcher<Item: Sendable, Output: Sendable>: Sendable {
                 }
                 for (waiter, output) in zip(batch, outputs) { waiter.continuation.resume(returning: output) }
             } catch {
-                failure = error
                 for waiter in batch { waiter.continuation.resume(throwing: error) }
             }
-            passOn(group, after: failure)
+            passOn(group)
         }
-    }
-}
-
-extension Result {
-    fileprivate var failure: Failure? {
-        if case .failure(let error) = self { return error }
-        return nil
     }
 }
