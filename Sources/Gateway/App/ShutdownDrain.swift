@@ -84,7 +84,7 @@ final class ShutdownDrain: Sendable {
 
     /// Ends the drain once, whichever of the clock and a second signal comes first.
     private func end(because reason: String, grace: Double, logger: Logger) async {
-        guard let ended = expireDraining() else { return }
+        guard let ended = expire(when: { $0 == .draining }) else { return }
         if ended > 0 { logger.warning("\(reason): ended \(ended) streams still open") }
         try? await Task.sleep(for: .seconds(grace))
         let stop = registry.withLock { $0.forceStop }
@@ -94,11 +94,6 @@ final class ShutdownDrain: Sendable {
         }
     }
 
-    /// `expire()` when the drain is running; nil when it already ended (or never began).
-    private func expireDraining() -> Int? {
-        expire(when: { $0 == .draining })
-    }
-
     /// Ends every registered stream; returns how many there were.
     @discardableResult
     func expire() -> Int {
@@ -106,7 +101,7 @@ final class ShutdownDrain: Sendable {
     }
 
     /// Moves to `.expired` and ends the registered streams, if `allowed` the current phase (one
-    /// step under the lock, so two callers never both end the drain).
+    /// step under the lock, so two callers never both end the drain); nil when not allowed.
     private func expire(when allowed: (Phase) -> Bool) -> Int? {
         let ends = registry.withLock { registry -> [@Sendable () -> Void]? in
             guard allowed(registry.phase) else { return nil }

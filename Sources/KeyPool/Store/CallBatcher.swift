@@ -7,7 +7,8 @@ import Synchronization
 /// Under load, Redis runs one script for many reservations instead of one each, so the
 /// per-script cost (the EVALSHA itself, `TIME`, reading the provider's state, writing it back)
 /// is paid once per batch; on Redis 7.0 each `redis.call` alone costs about 2 us. A waiting
-/// caller's latency is at most the call in flight plus its own, both on one connection.
+/// caller waits for the call in flight, then goes in the next one (more than `maxBatch` waiting,
+/// or incompatible items, mean more than one call to wait for).
 /// Semantics do not change: a batch script handles its items one after another, exactly as the
 /// same calls arriving back to back would be handled. A failed call fails only its own callers:
 /// those waiting behind it go next, as they would have without batching (a timeout or a lost
@@ -16,7 +17,7 @@ import Synchronization
 final class CallBatcher<Item: Sendable, Output: Sendable>: Sendable {
     typealias Execute = @Sendable ([Item]) async throws -> [Output]
 
-    /// Resumed exactly once: by `finish` after the batch that took it, never elsewhere.
+    /// Resumed exactly once: by `start`'s task, after the batch that took it, never elsewhere.
     private typealias Continuation = UnsafeContinuation<Output, any Error>
 
     private struct Waiter {
@@ -46,11 +47,9 @@ final class CallBatcher<Item: Sendable, Output: Sendable>: Sendable {
         if leads {
             // The common case at low load: no hop to another task.
             let outcome: Result<[Output], any Error>
-            do { outcome = .success(try await execute([item])) } catch { outcome = .failure(error) }
+            do { outcome = .success(try await run([item])) } catch { outcome = .failure(error) }
             passOn(group)
-            let outputs = try outcome.get()
-            guard outputs.count == 1 else { throw RedisError(.server, "a batch of 1 returned \(outputs.count) results") }
-            return outputs[0]
+            return try outcome.get()[0]
         }
         return try await withUnsafeThrowingContinuation { continuation in
             let waiter = Waiter(item: item, continuation: continuation)
@@ -98,15 +97,21 @@ final class CallBatcher<Item: Sendable, Output: Sendable>: Sendable {
     private func start(_ batch: [Waiter], group: String) {
         Task {
             do {
-                let outputs = try await execute(batch.map(\.item))
-                guard outputs.count == batch.count else {
-                    throw RedisError(.server, "a batch of \(batch.count) returned \(outputs.count) results")
-                }
+                let outputs = try await run(batch.map(\.item))
                 for (waiter, output) in zip(batch, outputs) { waiter.continuation.resume(returning: output) }
             } catch {
                 for waiter in batch { waiter.continuation.resume(throwing: error) }
             }
             passOn(group)
         }
+    }
+
+    /// One call for `items`: one output per item, in order.
+    private func run(_ items: [Item]) async throws -> [Output] {
+        let outputs = try await execute(items)
+        guard outputs.count == items.count else {
+            throw RedisError(.server, "a batch of \(items.count) returned \(outputs.count) results")
+        }
+        return outputs
     }
 }

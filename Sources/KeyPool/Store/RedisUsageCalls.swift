@@ -86,33 +86,30 @@ final class RedisUsageCalls: Sendable {
     /// Settles and releases leases of one provider.
     func settle(_ calls: [SettleCall]) async throws -> [Void] {
         let provider = calls[0].lease.provider
+        // The distinct key ids, numbered from 1 in order of appearance (their KEYS follow the state's).
         var ids: [String] = []
         var indexOf: [String: Int] = [:]
-        var header: [Double] = [Double(calls.count), 0]
+        var items: [Double] = []
         for call in calls {
             let lease = call.lease
-            let index: Int
-            if let known = indexOf[lease.keyID] {
-                index = known
-            } else {
+            let index = indexOf[lease.keyID] ?? {
                 ids.append(lease.keyID)
-                index = ids.count
-                indexOf[lease.keyID] = index
-            }
-            header += [
+                indexOf[lease.keyID] = ids.count
+                return ids.count
+            }()
+            items += [
                 Double(index), Double(lease.day), Double(lease.reservedTokens),
                 Double(call.release ? 0 : call.actualTokens), call.release ? 1 : 0,
             ]
         }
-        header[1] = Double(ids.count)
         var arguments = RedisCommand()
-        arguments.appendPacked(header)
+        arguments.appendPacked([Double(calls.count), Double(ids.count)] + items)
         for id in ids { arguments.append(id) }
         for call in calls {
             let lease = call.lease
             arguments.append(String(lease.second))
             arguments.append(call.release
-                ? Self.bucketDelta(tokens: -lease.reservedTokens, requests: -1)
+                ? Self.refundDelta(lease)
                 : Self.bucketDelta(tokens: call.actualTokens - lease.reservedTokens, requests: 0))
         }
         _ = try await redis.evalSHA(
@@ -131,7 +128,7 @@ final class RedisUsageCalls: Sendable {
             Double(pool.keyIDs.count),
         ])
         arguments.append(lease.keyID)
-        arguments.append(Self.bucketDelta(tokens: -lease.reservedTokens, requests: -1))
+        arguments.append(Self.refundDelta(lease))
         arguments.append(failure.reason)
         for id in pool.keyIDs { arguments.append(id) }
         let reply = try await redis.evalSHA(
@@ -176,6 +173,11 @@ final class RedisUsageCalls: Sendable {
     /// A minute bucket holds tokens * 2^20 + requests in one integer (one HINCRBY per change).
     static func bucketDelta(tokens: Int, requests: Int) -> String {
         String(tokens << 20 + requests)
+    }
+
+    /// The bucket change that takes a lease back: its request and its reserved tokens.
+    static func refundDelta(_ lease: Lease) -> String {
+        bucketDelta(tokens: -lease.reservedTokens, requests: -1)
     }
 
     /// `Keys.all(pool)`, built once per provider and key set (a reload that changes the keys

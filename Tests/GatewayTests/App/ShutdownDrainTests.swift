@@ -30,40 +30,49 @@ struct ShutdownDrainTests {
         #expect(drain.phase == .expired)
     }
 
-    @Test func beginRunsTheClockThenForcesTheStop() async throws {
+    /// A drain with one open stream, and what happened to it and to the process.
+    final class Watched: Sendable {
         let drain = ShutdownDrain()
         let ended = Mutex(false)
         let stopped = Mutex(false)
-        _ = drain.register { ended.withLock { $0 = true } }
-        drain.onForceStop { stopped.withLock { $0 = true } }
+
+        init() {
+            _ = drain.register { self.ended.withLock { $0 = true } }
+            drain.onForceStop { self.stopped.withLock { $0 = true } }
+        }
+
+        var isEnded: Bool { ended.withLock { $0 } }
+        var isStopped: Bool { stopped.withLock { $0 } }
+
+        /// Polls `condition` for up to `seconds` (the drain's clock runs on its own task);
+        /// bounded so a broken drain fails, not hangs.
+        func wait(seconds: Double, until condition: () -> Bool) async throws -> Bool {
+            for _ in 0..<Int(seconds * 100) where !condition() { try await Task.sleep(for: .milliseconds(10)) }
+            return condition()
+        }
+    }
+
+    @Test func beginRunsTheClockThenForcesTheStop() async throws {
+        let watched = Watched()
+        let drain = watched.drain
         #expect(drain.phase == .serving)
         drain.begin(seconds: 0.05, logger: Logger(label: "test"))
         #expect(drain.phase == .draining)
         drain.begin(seconds: 0, logger: Logger(label: "test"))  // a second signal restarts nothing
-        // Polls (the clock runs on its own task); bounded so a broken drain fails, not hangs.
-        for _ in 0..<200 where !ended.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(10)) }
-        #expect(ended.withLock { $0 })
+        #expect(try await watched.wait(seconds: 2) { watched.isEnded })
         #expect(drain.phase == .expired)
-        let grace = ShutdownDrain.graceAfterExpirySeconds
-        for _ in 0..<Int(grace * 100 + 300) where !stopped.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(10)) }
-        #expect(stopped.withLock { $0 })
+        #expect(try await watched.wait(seconds: ShutdownDrain.graceAfterExpirySeconds + 3) { watched.isStopped })
     }
 
     @Test func aSecondSignalEndsTheDrainAtOnceAndStopsSoonAfter() async throws {
-        let drain = ShutdownDrain()
-        let ended = Mutex(false)
-        let stopped = Mutex(false)
-        _ = drain.register { ended.withLock { $0 = true } }
-        drain.onForceStop { stopped.withLock { $0 = true } }
+        let watched = Watched()
+        let drain = watched.drain
         drain.cutShort(logger: Logger(label: "test"))  // before the drain: nothing to cut
         #expect(drain.phase == .serving)
         drain.begin(seconds: 3_600, logger: Logger(label: "test"))
         drain.cutShort(logger: Logger(label: "test"))
-        for _ in 0..<200 where !ended.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(10)) }
-        #expect(ended.withLock { $0 })
+        #expect(try await watched.wait(seconds: 2) { watched.isEnded })
         #expect(drain.phase == .expired)
-        let grace = ShutdownDrain.graceAfterCutSeconds
-        for _ in 0..<Int(grace * 100 + 300) where !stopped.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(10)) }
-        #expect(stopped.withLock { $0 })
+        #expect(try await watched.wait(seconds: ShutdownDrain.graceAfterCutSeconds + 3) { watched.isStopped })
     }
 }
