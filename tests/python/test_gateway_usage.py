@@ -191,6 +191,25 @@ def test_refused_requests_are_not_counted(redis_gateway, upstream):
     assert upstream.stats()["requests"] == 0
 
 
+@pytest.mark.parametrize("store", ["memory", "redis"])
+def test_huge_max_tokens_is_served_and_settled_to_real_usage(start_gateway, upstream, redis_server, store):
+    """max_tokens up to 2^63-1 is a valid integer: the reservation is capped (2^24 tokens), the
+    gateway keeps serving, and settle brings every window back to the upstream's usage."""
+    redis = {"redis": redis_server.url} if store == "redis" else {}
+    gateway = start_gateway(base_config(upstream.url, model_usage_gap_percentage=100, **redis))
+    for max_tokens in (2**63 - 1, 2**62, 2**24 + 1):
+        body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "max_tokens": max_tokens}
+        response = gateway.chat(body)
+        assert response.status_code == 200, response.text
+        assert response.json()["usage"]["total_tokens"] == tokens("hi") + tokens(REPLY + "hi")
+    total = 3 * (tokens("hi") + tokens(REPLY + "hi"))
+    usage = gateway.wait_usage(lambda u: u["details"]["mock"]["keys"][KEY_IDS[0]]["total_tokens"] == total)
+    key = usage["details"]["mock"]["keys"][KEY_IDS[0]]
+    assert key["rate_limit_windows"] == {"req_min": 3, "req_day": 3, "tokens_min": total, "tokens_day": total}
+    assert key["total_requests"] == 3
+    assert gateway.get("/health").status_code == 200
+
+
 # The report's shape -----------------------------------------------------------------------------
 
 def test_usage_report_shape(redis_gateway, upstream):

@@ -49,7 +49,7 @@ struct ChatProxy: Sendable {
         var tally = FailoverTally()
         for candidate in candidates {
             let defaultMaxTokens = running.config.defaultMaxTokens(for: candidate.provider)
-            let estimate = promptEstimate + (summary.maxTokens ?? defaultMaxTokens)
+            let estimate = TokenCount.sum(promptEstimate, summary.maxTokens ?? defaultMaxTokens)
             var tried: Set<String> = []
             while tried.count < policy.maxAttempts {
                 let reservation: Reservation

@@ -79,6 +79,7 @@ public final class MemoryUsageStore: UsageStore {
     }
 
     public func reserve(_ pool: KeyPoolDescriptor, estimatedTokens: Int, excluding: Set<String>) async throws -> Reservation {
+        let estimatedTokens = TokenCount.clamped(estimatedTokens)
         let now = clock.nowMillis()
         let second = now / 1000
         let today = DayMath.day(pool.timeZone, atSeconds: second)
@@ -131,6 +132,7 @@ public final class MemoryUsageStore: UsageStore {
     }
 
     public func settle(_ lease: Lease, actualTokens: Int) async throws {
+        let actualTokens = TokenCount.clamped(actualTokens)
         state.withLock { providers in
             guard var keyState = providers[lease.provider]?.keys[lease.keyID] else { return }
             keyState.correct(lease, requests: 0, tokens: actualTokens - lease.reservedTokens, settledTokens: actualTokens)

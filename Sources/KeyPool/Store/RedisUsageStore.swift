@@ -31,11 +31,11 @@ public final class RedisUsageStore: UsageStore {
 
     public func reserve(_ pool: KeyPoolDescriptor, estimatedTokens: Int, excluding: Set<String>) async throws -> Reservation {
         try await reserves.submit(
-            .init(pool: pool, estimatedTokens: estimatedTokens, excluding: excluding), group: pool.provider)
+            .init(pool: pool, estimatedTokens: TokenCount.clamped(estimatedTokens), excluding: excluding), group: pool.provider)
     }
 
     public func settle(_ lease: Lease, actualTokens: Int) async throws {
-        try await settles.submit(.init(lease: lease, actualTokens: actualTokens, release: false), group: lease.provider)
+        try await settles.submit(.init(lease: lease, actualTokens: TokenCount.clamped(actualTokens), release: false), group: lease.provider)
     }
 
     public func release(_ lease: Lease) async throws {

@@ -256,6 +256,39 @@ struct UsageStoreConformanceTests {
         #expect(try await harness.usage(pool).keys.map(\.requestsMinute) == [0, 1])
     }
 
+    @Test("token counts are bounded: a huge estimate or usage counts as the cap, a negative one as 0", arguments: StoreKind.allCases)
+    func tokenCountsBounded(kind: StoreKind) async throws {
+        let harness = try StoreHarness(kind)
+        let cap = TokenCount.maxPerRequest
+        let pool = StoreHarness.pool(keys: 1, limits: KeyLimits(requestsPerMinute: 100))
+        // Int.max would overflow the Redis bucket (tokens * 2^20) without the bound.
+        let huge = try #require(try await harness.store.reserve(pool, estimatedTokens: Int.max).lease)
+        #expect(huge.reservedTokens == cap)
+        let negative = try #require(try await harness.store.reserve(pool, estimatedTokens: -5).lease)
+        #expect(negative.reservedTokens == 0)
+        var key = try await harness.usage(pool).keys[0]
+        #expect([key.requestsMinute, key.tokensMinute] as [Int] == [2, cap])
+
+        // Settled in one batch with an ordinary one: every settle in it lands.
+        let plain = try #require(try await harness.store.reserve(pool, estimatedTokens: 10).lease)
+        async let a: Void = harness.stores[1].settle(huge, actualTokens: Int.max)
+        async let b: Void = harness.stores[1].settle(negative, actualTokens: -7)
+        async let c: Void = harness.stores[1].settle(plain, actualTokens: 3)
+        _ = try await (a, b, c)
+        key = try await harness.usage(pool).keys[0]
+        #expect([key.requestsMinute, key.tokensMinute, key.requestsDay, key.tokensDay] as [Int] == [3, cap + 3, 3, cap + 3])
+        #expect([key.totalRequests, key.totalTokens] as [Int] == [3, cap + 3])
+
+        // A token limit below the cap refuses the oversized estimate, with a retry time.
+        let limited = StoreHarness.pool("limited", keys: 1, limits: KeyLimits(tokensPerMinute: 1_000))
+        guard case .refused(let retry, let reason) = try await harness.store.reserve(limited, estimatedTokens: Int.max) else {
+            Issue.record("an estimate above the token limit must be refused")
+            return
+        }
+        #expect(reason == .windowsFull)
+        #expect(retry > 0 && retry <= 60_000)
+    }
+
     @Test("providers are independent even when they share a key", arguments: StoreKind.allCases)
     func providersIndependent(kind: StoreKind) async throws {
         let harness = try StoreHarness(kind)

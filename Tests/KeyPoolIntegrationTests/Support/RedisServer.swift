@@ -17,11 +17,14 @@ final class RedisServer: @unchecked Sendable {
     let port: Int
     let extraArguments: [String]
     let socketPath: String
+    /// The server's log: read back when it dies at start-up, to say why.
+    let logPath: String
 
     init(port: Int? = nil, arguments: [String] = []) throws {
         self.port = try port ?? Self.freePort()
         self.extraArguments = arguments
         self.socketPath = NSTemporaryDirectory() + "gw-redis-\(self.port)-\(getpid()).sock"
+        self.logPath = NSTemporaryDirectory() + "gw-redis-\(self.port)-\(getpid()).log"
         try start()
     }
 
@@ -51,7 +54,7 @@ final class RedisServer: @unchecked Sendable {
         }
         let arguments = [
             binary, "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-            "--unixsocket", socketPath, "--unixsocketperm", "700", "--logfile", "/dev/null",
+            "--unixsocket", socketPath, "--unixsocketperm", "700", "--logfile", logPath,
         ] + extraArguments
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
@@ -69,11 +72,26 @@ final class RedisServer: @unchecked Sendable {
         posix_spawnattr_setsigmask(&attributes, &emptyMask)
         posix_spawnattr_setsigdefault(&attributes, &defaults)
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        // Tests run in parallel: without this the child would inherit whatever descriptors other
+        // threads hold open at that instant, such as `canBind`'s probe of another test's port,
+        // and keep that port bound for its whole life, so the other server cannot start.
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        Self.closeFrom(&actions, 3)
         var child: pid_t = 0
-        let status = posix_spawn(&child, binary, nil, &attributes, &argv, environ)
+        let status = posix_spawn(&child, binary, &actions, &attributes, &argv, environ)
         guard status == 0 else { throw TestFailure("posix_spawn redis-server failed: \(status)") }
         lock.withLock { pid = child }
         try waitUntilAccepting()
+    }
+
+    /// `posix_spawn_file_actions_addclosefrom_np` (glibc 2.34+), which Swift's Glibc module does
+    /// not declare: found at run time, so an older libc only loses the protection.
+    private static func closeFrom(_ actions: UnsafeMutablePointer<posix_spawn_file_actions_t>, _ fd: Int32) {
+        typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") else { return }
+        _ = unsafeBitCast(symbol, to: AddCloseFrom.self)(actions, fd)
     }
 
     /// SIGKILL: the server vanishes mid-conversation, as in a crash.
@@ -82,6 +100,7 @@ final class RedisServer: @unchecked Sendable {
     func stop() {
         signalAndReap(SIGTERM)
         unlink(socketPath)
+        unlink(logPath)
     }
 
     private func signalAndReap(_ signal: Int32) {
@@ -105,14 +124,18 @@ final class RedisServer: @unchecked Sendable {
                 pid = 0
                 return true
             }
-            if exited { throw TestFailure("redis-server exited at start-up on port \(port) (port in use?)") }
+            if exited {
+                let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+                let why = log.split(separator: "\n").suffix(3).joined(separator: " | ")
+                throw TestFailure("redis-server exited at start-up on port \(port): \(why)")
+            }
             usleep(10_000)
         }
         throw TestFailure("redis-server did not accept connections on port \(port) within 20 s")
     }
 
     static func canConnect(port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }
         var address = sockaddr_in()
@@ -153,7 +176,7 @@ final class RedisServer: @unchecked Sendable {
     }
 
     private static func canBind(port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }
         var address = sockaddr_in()
