@@ -17,6 +17,7 @@ let package = Package(
         .executable(name: "mock-provider", targets: ["MockProvider"]),
         .executable(name: "keypool-bench", targets: ["KeyPoolBench"]),
         .executable(name: "stream-bench", targets: ["StreamBench"]),
+        .executable(name: "proxy-floor", targets: ["ProxyFloor"]),
         .library(name: "KeyPool", targets: ["KeyPool"]),
     ],
     dependencies: [
@@ -93,6 +94,18 @@ let package = Package(
             dependencies: [
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "ProxyFloor",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],

@@ -388,6 +388,10 @@ def gateway_config(workdir, mock_port, redis_port):
     return path, c["server"]["port"]
 
 
+# Targets whose added latency over direct is reported.
+ADDED = ("nginx", "floor-static", "floor-proxy", "gateway-memory", "gateway-redis")
+
+
 def bench_gateway(bindir, quick):
     """Issues 5 and 10: what the gateway costs over calling mock-provider directly and over
     nginx (a C reverse proxy doing no accounting), same run.
@@ -420,10 +424,20 @@ def bench_gateway(bindir, quick):
                    "nginx": (f"http://127.0.0.1:{nginx_port}/v1/chat/completions", "sk-bench-0"),
                    "gateway-memory": (f"http://127.0.0.1:{memory_port}/v1/chat/completions", "bench-access"),
                    "gateway-redis": (f"http://127.0.0.1:{redis_gw_port}/v1/chat/completions", "bench-access")}
+        # The gateway's libraries with none of its logic (see Sources/ProxyFloor): what
+        # Hummingbird + AsyncHTTPClient cost alone, and Hummingbird alone.
+        floor_port, static_port = free_port(), free_port()
+        floor = os.path.join(bindir, "proxy-floor")
+        targets["floor-proxy"] = (f"http://127.0.0.1:{floor_port}/v1/chat/completions", "none")
+        targets["floor-static"] = (f"http://127.0.0.1:{static_port}/v1/chat/completions", "none")
         with process([os.path.join(bindir, "gateway"), "--config", memory_config],
                      f"http://127.0.0.1:{memory_port}/health", log), \
              process([os.path.join(bindir, "gateway"), "--config", redis_config],
-                     f"http://127.0.0.1:{redis_gw_port}/health", log):
+                     f"http://127.0.0.1:{redis_gw_port}/health", log), \
+             process([floor, "--port", str(floor_port), "--upstream", f"http://127.0.0.1:{mock_port}/v1/chat/completions"],
+                     f"http://127.0.0.1:{floor_port}/health", log), \
+             process([floor, "--port", str(static_port), "--mode", "static"],
+                     f"http://127.0.0.1:{static_port}/health", log):
             # Warm-up: fills the connection pools and the caches.
             for url, key in targets.values():
                 wrk(url, 64, 1, key)
@@ -438,7 +452,7 @@ def bench_gateway(bindir, quick):
                 results["rounds"].append({
                     name: {"added_p50_us": this_round[name]["p50_us"] - this_round["direct"]["p50_us"],
                            "added_p99_us": this_round[name]["p99_us"] - this_round["direct"]["p99_us"]}
-                    for name in ("nginx", "gateway-memory", "gateway-redis")})
+                    for name in ADDED})
             for connections in (64, 256):
                 for label, (url, key) in targets.items():
                     r = wrk(url, connections, seconds, key)
@@ -491,14 +505,20 @@ def bench_gateway(bindir, quick):
                      f"{c['p99_us'] / 1000:.1f} ms | {errors}{' (' + sockets + ')' if sockets else ''} |")
     lines += ["", "Added latency at concurrency 1 (minus direct within each round; median round, and the range):", "",
               "| through | added p50 | added p99 |", "|---|---|---|"]
-    for name in ("nginx", "gateway-memory", "gateway-redis"):
+    for name in ADDED:
         p50s = [r[name]["added_p50_us"] / 1000 for r in results["rounds"]]
         p99s = [r[name]["added_p99_us"] / 1000 for r in results["rounds"]]
         lines.append(f"| {name} | {median(p50s):.3f} ms ({min(p50s):.2f}-{max(p50s):.2f}) | "
                      f"{median(p99s):.3f} ms ({min(p99s):.2f}-{max(p99s):.2f}) |")
     ratio = at("gateway-redis", 64)["per_second"] / at("nginx", 64)["per_second"]
     ratio_memory = at("gateway-memory", 64)["per_second"] / at("nginx", 64)["per_second"]
-    lines += ["", f"Throughput at c=64 against nginx's: gateway-redis **{ratio:.0%}**, gateway-memory **{ratio_memory:.0%}**.",
+    nginx64 = at("nginx", 64)["per_second"]
+    lines += ["", f"Throughput at c=64 against nginx's: gateway-redis **{ratio:.0%}**, gateway-memory **{ratio_memory:.0%}**; "
+              f"floor-proxy {at('floor-proxy', 64)['per_second'] / nginx64:.0%}, floor-static "
+              f"{at('floor-static', 64)['per_second'] / nginx64:.0%}. The floors are the gateway's two libraries "
+              "with none of its logic (`proxy-floor`): floor-proxy reads the body, sends it to mock-provider "
+              "through AsyncHTTPClient configured as the gateway's and relays the answer; floor-static answers a "
+              "fixed body from Hummingbird alone.",
               "", "Load sweep (closed loop: each connection sends its next request when the answer arrives); "
               "added p99 = gateway p99 minus direct p99 at the same concurrency:", "",
               "| connections | direct req/s | direct p99 | gateway-memory req/s | added p99 | gateway-redis req/s | added p99 |",
