@@ -17,7 +17,7 @@ DEBUG_BIN    := .build/debug
 RELEASE_BIN  := .build/release
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the build, the tests and the benchmarks need.
-APT_PACKAGES := libhiredis-dev pkg-config redis-server redis-tools python3 python3-venv python3-pip nginx-light wrk
+APT_PACKAGES := libhiredis-dev pkg-config redis-server redis-tools python3 python3-venv python3-pip nginx-light wrk openssl
 
 .PHONY: all deps build build-release run cluster test test-swift test-python bench profile demo venv compose-venv clean
 

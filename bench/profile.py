@@ -22,7 +22,9 @@ from run_bench import ROOT, free_port, gateway_config, process  # noqa: E402
 
 # (label, substring of a mangled or plain symbol name)
 PARTS = [
-    ("AsyncHTTPClient (upstream request)", "AsyncHTTPClient"),
+    ("UpstreamClient (upstream request, pool)", "UpstreamClient"),
+    ("UpstreamConnection (upstream connection handler)", "UpstreamConnection"),
+    ("NIOSSL (TLS; unused against plain-http mock-provider)", "NIOSSL"),
     ("ChatProxy (the request path)", "ChatProxy"),
     ("ObservabilityMiddleware (request id, metrics, log line)", "ObservabilityMiddleware"),
     ("GatewayLogHandler.log (request line)", "LogHandlerV3log5event"),

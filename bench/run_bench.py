@@ -517,7 +517,8 @@ def bench_gateway(bindir, quick):
               f"floor-proxy {at('floor-proxy', 64)['per_second'] / nginx64:.0%}, floor-static "
               f"{at('floor-static', 64)['per_second'] / nginx64:.0%}. The floors are the gateway's two libraries "
               "with none of its logic (`proxy-floor`): floor-proxy reads the body, sends it to mock-provider "
-              "through AsyncHTTPClient configured as the gateway's and relays the answer; floor-static answers a "
+              "through AsyncHTTPClient, configured as the gateway's upstream client was before it got its own, and "
+              "relays the answer; floor-static answers a "
               "fixed body from Hummingbird alone.",
               "", "Load sweep (closed loop: each connection sends its next request when the answer arrives); "
               "added p99 = gateway p99 minus direct p99 at the same concurrency:", "",

@@ -301,6 +301,8 @@ class EchoUpstream:
                     "headers": {k.lower(): v for k, v in self.headers.items()},
                     "header_list": [(k.lower(), v) for k, v in self.headers.items()],
                     "body": body,
+                    # The gateway's side of the connection: which of its pooled connections this was.
+                    "peer": self.client_address[1],
                 }
                 outer.requests.append(record)
                 status, headers, payload = outer.responder(record)

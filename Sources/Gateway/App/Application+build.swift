@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import Hummingbird
 import KeyPool
 import Logging
@@ -8,7 +7,7 @@ import Logging
 func buildApplication(
     config: GatewayConfig,
     environment: [String: String],
-    http: HTTPClient,
+    http: UpstreamClient,
     logger: Logger,
     metrics: GatewayMetrics = GatewayMetrics(),
     logSettings: LogSettings? = nil,

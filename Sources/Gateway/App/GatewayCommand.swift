@@ -1,5 +1,4 @@
 import ArgumentParser
-import AsyncHTTPClient
 import Foundation
 import Hummingbird
 import KeyPool
@@ -66,7 +65,7 @@ struct GatewayCommand: AsyncParsableCommand {
         let overrides = ConfigOverrides(host: host, port: port, redis: redis)
         var settings = loaded
         overrides.apply(to: &settings)
-        let http = UpstreamClient.make(server: settings.server)
+        let http = UpstreamClient(server: settings.server)
         do {
             let (app, state) = try await buildApplication(
                 config: settings, environment: environment, http: http, logger: logger, metrics: metrics,
@@ -85,10 +84,10 @@ struct GatewayCommand: AsyncParsableCommand {
             watcher.stop()
             state.redis?.close()
         } catch {
-            try? await http.shutdown()
+            http.shutdown()
             throw error
         }
-        try await http.shutdown()
+        http.shutdown()
     }
 
     /// Runs until SIGTERM or SIGINT, then drains: the server stops accepting, in-flight requests

@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import KeyPool
 import Synchronization
 
@@ -46,7 +45,7 @@ final class GatewayState: Sendable {
     /// Set when Redis is configured (for /health); nil with the in-memory store.
     let redis: RedisClient?
     let failureMode: RedisFailureMode
-    let http: HTTPClient
+    let http: UpstreamClient
     /// Set off by SIGTERM; open streams register with it.
     let drain = ShutdownDrain()
     let metrics: GatewayMetrics
@@ -54,7 +53,7 @@ final class GatewayState: Sendable {
     let logSettings: LogSettings
 
     init(
-        config: GatewayConfig, store: any UsageStore, redis: RedisClient?, http: HTTPClient,
+        config: GatewayConfig, store: any UsageStore, redis: RedisClient?, http: UpstreamClient,
         metrics: GatewayMetrics, logSettings: LogSettings
     ) {
         running = Mutex(RunningConfig(config))

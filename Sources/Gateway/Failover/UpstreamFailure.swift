@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import HTTPTypes
 import KeyPool
 import NIOCore
@@ -45,7 +44,7 @@ struct UpstreamFailure: Sendable {
 
     /// The failure for an upstream that could not be reached or did not answer in time.
     static func transport(_ error: any Error, provider: String, keyID: String) -> UpstreamFailure {
-        let timedOut = (error as? HTTPClientError).map { $0 == .deadlineExceeded || $0 == .readTimeout } ?? false
+        let timedOut = (error as? UpstreamClientError)?.code == .timeout
         return UpstreamFailure(
             kind: timedOut ? .timeout : .unreachable, provider: provider, keyID: keyID, status: nil, retryAfterMillis: nil)
     }

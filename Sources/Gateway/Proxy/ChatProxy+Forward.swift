@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import HTTPTypes
 import Hummingbird
 import KeyPool
@@ -23,7 +22,9 @@ extension ChatProxy {
     func forward(_ body: ByteBuffer, _ attempt: Attempt, context: GatewayContext) async throws -> AttemptResult {
         let provider = attempt.candidate.provider
         let adapter = Self.adapter(for: provider.type)
-        var upstream: HTTPClientRequest
+        let url: String
+        var upstreamHeaders: [(String, String)]
+        let upstreamBody: ByteBuffer
         if let adapter {
             let translated: UpstreamRequest
             do throws(GatewayError) {
@@ -35,20 +36,18 @@ extension ChatProxy {
                 await settle(attempt.lease, release: true, tokens: 0, context: context)
                 throw error.with(attempt.headers)
             }
-            upstream = HTTPClientRequest(url: provider.baseURL + translated.path)
-            for (name, value) in translated.headers { upstream.headers.add(name: name, value: value) }
-            upstream.body = .bytes(translated.body)
+            url = provider.baseURL + translated.path
+            upstreamHeaders = translated.headers.map { ($0.name, $0.value) }
+            upstreamBody = translated.body
         } else {
-            upstream = HTTPClientRequest(url: provider.baseURL + "/chat/completions")
-            upstream.headers.add(name: "Authorization", value: "Bearer \(attempt.secret)")
-            upstream.headers.add(name: "Content-Type", value: "application/json")
-            upstream.body = .bytes(BodyRewriter.rewrite(body, summary: attempt.summary, upstreamModel: attempt.candidate.upstreamModel))
+            url = provider.baseURL + "/chat/completions"
+            upstreamHeaders = [("Authorization", "Bearer \(attempt.secret)"), ("Content-Type", "application/json")]
+            upstreamBody = BodyRewriter.rewrite(body, summary: attempt.summary, upstreamModel: attempt.candidate.upstreamModel)
         }
-        upstream.method = .POST
-        upstream.headers.add(name: "Accept", value: attempt.summary.stream ? "text/event-stream" : "application/json")
-        for (name, value) in provider.headers { upstream.headers.add(name: name, value: value) }
+        upstreamHeaders.append(("Accept", attempt.summary.stream ? "text/event-stream" : "application/json"))
+        for (name, value) in provider.headers { upstreamHeaders.append((name, value)) }
 
-        let response: HTTPClientResponse
+        let response: UpstreamResponse
         let sent = ContinuousClock.now
         let metrics = state.metrics
         let record = context.record
@@ -59,8 +58,9 @@ extension ChatProxy {
             record.update { $0.upstreamSeconds = seconds }
         }
         do {
-            response = try await state.http.execute(
-                upstream, deadline: .now() + .milliseconds(Int64(attempt.timeoutSeconds * 1000)))
+            response = try await state.http.post(
+                url, headers: upstreamHeaders, body: upstreamBody,
+                deadline: .now() + .milliseconds(Int64(attempt.timeoutSeconds * 1000)))
         } catch {
             let failure = UpstreamFailure.transport(error, provider: attempt.provider, keyID: attempt.lease.keyID)
             tried(failure.kind.rawValue)

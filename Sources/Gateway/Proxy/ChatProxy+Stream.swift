@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import HTTPTypes
 import Hummingbird
 import KeyPool
@@ -14,7 +13,7 @@ extension ChatProxy {
     /// nothing has reached the client, so a connection that breaks, or an overload or rate-limit
     /// error the provider reports in its stream, is a failure another key may mend.
     func stream(
-        _ response: HTTPClientResponse, _ attempt: Attempt, translator: any ChatStreamTranslator, context: GatewayContext
+        _ response: UpstreamResponse, _ attempt: Attempt, translator: any ChatStreamTranslator, context: GatewayContext
     ) async -> AttemptResult {
         var translator = translator
         let chunks = UpstreamChunks(response.body)

@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import Foundation
 import HTTPTypes
 import NIOCore
@@ -7,8 +6,8 @@ import NIOCore
 ///
 /// The upstream is read in a child task and handed over through a stream, so that a client that
 /// leaves ends the relay at once (its `inputClosed` finishes the stream) even while the upstream
-/// is silent; leaving the group then cancels the child, and AsyncHTTPClient cancels the upstream
-/// request. Without this, a gateway would keep generating (and paying for) tokens nobody reads.
+/// is silent; leaving the group then cancels the child, and `UpstreamBody` closes the upstream
+/// connection. Without this, a gateway would keep generating (and paying for) tokens nobody reads.
 enum StreamPump {
     enum Outcome: Sendable, Equatable {
         case finished

@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import NIOCore
 
 /// An upstream body being read, handed from the request handler, which reads a stream's first
@@ -8,9 +7,9 @@ import NIOCore
 /// `@unchecked Sendable`: the iterator is used by one task at a time, never concurrently: the
 /// handler until it returns the `Response`, then only `StreamPump`'s reading task.
 final class UpstreamChunks: @unchecked Sendable {
-    private var iterator: HTTPClientResponse.Body.AsyncIterator
+    private var iterator: UpstreamBody.AsyncIterator
 
-    init(_ body: HTTPClientResponse.Body) {
+    init(_ body: UpstreamBody) {
         iterator = body.makeAsyncIterator()
     }
 

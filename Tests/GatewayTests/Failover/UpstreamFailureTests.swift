@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import HTTPTypes
 import KeyPool
 import NIOCore
@@ -60,10 +59,10 @@ struct UpstreamFailureTests {
     }
 
     @Test func transportFailures() {
-        let timeout = UpstreamFailure.transport(HTTPClientError.deadlineExceeded, provider: "p", keyID: "k")
+        let timeout = UpstreamFailure.transport(UpstreamClientError(.timeout), provider: "p", keyID: "k")
         #expect(timeout.kind == .timeout)
         #expect(timeout.clientError.status == .gatewayTimeout)
-        let refused = UpstreamFailure.transport(HTTPClientError.connectTimeout, provider: "p", keyID: "k")
+        let refused = UpstreamFailure.transport(UpstreamClientError(.connect), provider: "p", keyID: "k")
         #expect(refused.kind == .unreachable)
         #expect(refused.keyFailure(policy) == KeyFailure(cooldownMillis: 5_000, reason: "unreachable", breaker: breaker))
     }

@@ -1,0 +1,29 @@
+/// Why an upstream request failed. Messages are the gateway's own: never a URL or a key.
+struct UpstreamClientError: Error, Equatable, CustomStringConvertible {
+    enum Code: String, Sendable {
+        /// No answer head by the request's deadline, or silence longer than the read timeout.
+        case timeout
+        /// The connection could not be made.
+        case connect
+        /// The connection closed or broke before the answer was complete.
+        case closed
+        /// The answer's body is larger than the caller accepts.
+        case tooLarge
+        /// The provider's base URL cannot be used (scheme, host).
+        case badURL
+        /// The client was shut down.
+        case shutDown
+    }
+
+    let code: Code
+    let detail: String
+
+    init(_ code: Code, _ detail: String = "") {
+        self.code = code
+        self.detail = detail
+    }
+
+    static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code }
+
+    var description: String { detail.isEmpty ? "upstream \(code.rawValue)" : "upstream \(code.rawValue): \(detail)" }
+}

@@ -1,0 +1,142 @@
+import NIOCore
+import NIOHTTP1
+import Synchronization
+
+/// One kept-alive HTTP/1.1 connection to a provider: a NIO channel whose last handler runs one
+/// request at a time and hands the answer's body to the reading task with back-pressure.
+enum UpstreamConnection {
+    /// A request as the handler receives it: written whole (head, body, end) in one flush.
+    struct Request {
+        let head: HTTPRequestHead
+        let body: ByteBuffer
+        let deadline: NIODeadline
+        let response: EventLoopPromise<UpstreamResponse>
+    }
+
+    /// The reader's demand for the body: more resumes socket reads, termination before the end
+    /// closes the connection (the provider stops generating, and it cannot be reused mid-answer).
+    final class Demand: NIOAsyncSequenceProducerDelegate {
+        let channel: any Channel
+        /// Set when the whole body arrived: the connection went back to the pool.
+        let complete = Atomic<Bool>(false)
+
+        init(channel: any Channel) { self.channel = channel }
+
+        func produceMore() {
+            channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+        }
+
+        func didTerminate() {
+            if !complete.load(ordering: .acquiring) { channel.close(promise: nil) }
+        }
+    }
+
+    /// The channel's last handler. Lives on the channel's event loop only.
+    final class Handler: ChannelDuplexHandler, RemovableChannelHandler {
+        typealias InboundIn = HTTPClientResponsePart
+        typealias OutboundIn = Request
+        typealias OutboundOut = HTTPClientRequestPart
+
+        private enum State {
+            case idle
+            case awaitingHead(EventLoopPromise<UpstreamResponse>, Scheduled<Void>)
+            case body(UpstreamBody.Producer.Source, Demand, keepAlive: Bool)
+            case closed
+        }
+
+        private var state = State.idle
+        /// Called when an answer ended and the connection can serve the next request.
+        private let onReusable: @Sendable (any Channel) -> Void
+
+        init(onReusable: @escaping @Sendable (any Channel) -> Void) {
+            self.onReusable = onReusable
+        }
+
+        func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+            let request = unwrapOutboundIn(data)
+            guard case .idle = state else {
+                request.response.fail(UpstreamClientError(.closed, "connection not idle"))
+                return
+            }
+            let loop = context.eventLoop.assumeIsolated()
+            let timer = loop.scheduleTask(deadline: request.deadline) { [context] in
+                self.fail(context, UpstreamClientError(.timeout, "no answer head in time"))
+            }
+            state = .awaitingHead(request.response, timer)
+            context.write(wrapOutboundOut(.head(request.head)), promise: nil)
+            if request.body.readableBytes > 0 {
+                context.write(wrapOutboundOut(.body(.byteBuffer(request.body))), promise: nil)
+            }
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: promise)
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            switch (unwrapInboundIn(data), state) {
+            case (.head(let head), .awaitingHead(let promise, let timer)):
+                timer.cancel()
+                // 1xx heads (100 Continue) are not answers: the real head follows.
+                if head.status.code < 200 { return }
+                let demand = Demand(channel: context.channel)
+                let made = UpstreamBody.Producer.makeSequence(
+                    backPressureStrategy: .init(lowWatermark: 2, highWatermark: 16), finishOnDeinit: false, delegate: demand)
+                state = .body(made.source, demand, keepAlive: head.isKeepAlive)
+                promise.succeed(UpstreamResponse(status: head.status, headers: head.headers, body: UpstreamBody(producer: made.sequence)))
+            case (.body(let chunk), .body(let source, _, _)):
+                switch source.yield(chunk) {
+                case .produceMore: break
+                case .stopProducing: context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+                case .dropped: context.close(promise: nil)
+                }
+            case (.end, .body(let source, let demand, let keepAlive)):
+                demand.complete.store(true, ordering: .releasing)
+                state = .idle
+                source.finish()
+                if keepAlive {
+                    // Reads go on while pooled, so a provider closing the idle connection is seen.
+                    context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+                    onReusable(context.channel)
+                } else {
+                    context.close(promise: nil)
+                }
+            default:
+                // Bytes with no request waiting for them: the connection is out of step.
+                fail(context, UpstreamClientError(.closed, "unexpected answer data"))
+            }
+        }
+
+        func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+            if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
+                // Silence past the read timeout: a stalled answer, or an idle pooled connection.
+                fail(context, UpstreamClientError(.timeout, "no data within the read timeout"))
+                return
+            }
+            context.fireUserInboundEventTriggered(event)
+        }
+
+        func errorCaught(context: ChannelHandlerContext, error: any Error) {
+            fail(context, UpstreamClientError(.closed, String(describing: type(of: error))))
+        }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            fail(context, UpstreamClientError(.closed, "connection closed"))
+            context.fireChannelInactive()
+        }
+
+        /// Ends whatever is in progress with `error` and closes the connection (once).
+        private func fail(_ context: ChannelHandlerContext, _ error: UpstreamClientError) {
+            let previous = state
+            state = .closed
+            switch previous {
+            case .awaitingHead(let promise, let timer):
+                timer.cancel()
+                promise.fail(error)
+            case .body(let source, _, _):
+                source.finish(error)
+            case .idle, .closed:
+                break
+            }
+            if case .closed = previous { return }
+            context.close(promise: nil)
+        }
+    }
+}
