@@ -122,3 +122,21 @@ def test_a_provider_that_accepts_and_never_answers_times_out(start_gateway):
         assert 0.9 < took < 4
     finally:
         listener.close()
+
+
+def test_a_reused_connection_gets_the_whole_timeout(start_gateway, echo_upstream):
+    """The silence timer starts when a request is written, not at the connection's last read:
+    a connection idle for most of the timeout still waits the whole timeout for a slow answer."""
+    delays = [0.0, 0.7]
+
+    def answer(record):
+        time.sleep(delays[len(echo_upstream.requests) - 1])
+        return echo_upstream.default_answer(record)
+    echo_upstream.responder = answer
+    gateway = start_gateway(base_config(echo_upstream.url, server={"upstream_timeout_seconds": 1},
+                                        failover={"max_attempts": 1}))
+    assert gateway.chat(BODY).status_code == 200
+    time.sleep(0.6)  # pooled, idle
+    response = gateway.chat(BODY)  # 0.6 s idle + 0.7 s to answer: over 1 s since the last read
+    assert response.status_code == 200, response.text
+    assert len({r["peer"] for r in echo_upstream.requests}) == 1  # the same, reused connection

@@ -88,6 +88,12 @@ struct ChatProxy: Sendable {
                 case .answered(let response):
                     return response
                 case .failed(let failure):
+                    // A request cancelled meanwhile (the client left, or shutdown ran out) made the
+                    // try fail: that says nothing about the key, and no other key is worth trying.
+                    if Task.isCancelled {
+                        await settle(lease, release: true, tokens: 0, context: context)
+                        throw CancellationError()
+                    }
                     let cost = failure.keyFailure(policy)
                     tally.failed(failure, cooldownMillis: cost.cooldownMillis)
                     await penalize(lease, pool: candidate.pool, cost, failure, context: context)

@@ -44,6 +44,10 @@ final class UpstreamClient: Sendable {
     private let limit: Int
     private let readTimeout: TimeAmount
     private let connectTimeout: TimeAmount
+    /// How long a pooled connection may sit unused: below common keep-alive limits of providers
+    /// and load balancers (60 s and more), so the gateway closes first and never sends into a
+    /// connection the other side is closing.
+    private let idleTimeout: TimeAmount = .seconds(30)
     /// nil when the system's trust roots could not be loaded: https providers then fail to connect.
     private let tls: NIOSSLContext?
 
@@ -60,7 +64,8 @@ final class UpstreamClient: Sendable {
         let (key, path) = try Self.parse(url)
         var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: path)
         head.headers.reserveCapacity(headers.count + 2)
-        head.headers.add(name: "Host", value: key.port == (key.tls ? 443 : 80) ? key.host : "\(key.host):\(key.port)")
+        let host = key.host.contains(":") ? "[\(key.host)]" : key.host  // an IPv6 address
+        head.headers.add(name: "Host", value: key.port == (key.tls ? 443 : 80) ? host : "\(host):\(key.port)")
         for (name, value) in headers { head.headers.add(name: name, value: value) }
         head.headers.add(name: "Content-Length", value: String(body.readableBytes))
         let channel = try await checkout(key, deadline: deadline)
@@ -138,6 +143,10 @@ final class UpstreamClient: Sendable {
                 // `checkout` looked would otherwise go unused while the waiter sits in the queue.
                 let now = state.withLock { state -> Result<(any Channel)?, any Error>? in
                     if state.shutDown { return .failure(UpstreamClientError(.shutDown)) }
+                    // The timer or the cancellation may have fired before the waiter was queued,
+                    // when `abandon` found nothing to take out.
+                    if Task.isCancelled { return .failure(CancellationError()) }
+                    if deadline <= .now() { return .failure(UpstreamClientError(.timeout, "no connection free in time")) }
                     switch Self.take(&state.pools[key, default: Pool()], limit: limit) {
                     case .pooled(let channel): return .success(channel)
                     case .connect: return .success(nil)
@@ -166,6 +175,9 @@ final class UpstreamClient: Sendable {
     private func reusable(_ channel: any Channel, _ key: PoolKey) {
         let waiter = state.withLock { state -> Waiter? in
             if state.shutDown { return nil }
+            // A connection closing as its answer ended is not handed on: its close gives the slot
+            // to the next waiter instead.
+            guard channel.isActive else { return nil }
             if let first = state.pools[key]?.waiters.first {
                 state.pools[key]?.waiters.removeFirst()
                 return first
@@ -213,6 +225,7 @@ final class UpstreamClient: Sendable {
         // SNI carries host names only, never an address.
         let serverName = key.host.contains(":") || key.host.allSatisfy({ $0.isNumber || $0 == "." }) ? nil : key.host
         let readTimeout = self.readTimeout
+        let idleTimeout = self.idleTimeout
         let bootstrap = ClientBootstrap(group: group)
             .connectTimeout(min(connectTimeout, remaining))
             .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
@@ -221,8 +234,8 @@ final class UpstreamClient: Sendable {
                     let pipeline = channel.pipeline.syncOperations
                     if let tls { try pipeline.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: serverName)) }
                     try pipeline.addHTTPClientHandlers()
-                    try pipeline.addHandler(IdleStateHandler(readTimeout: readTimeout))
-                    try pipeline.addHandler(UpstreamConnection.Handler(onReusable: { [self] in reusable($0, key) }))
+                    try pipeline.addHandler(UpstreamConnection.Handler(
+                        readTimeout: readTimeout, idleTimeout: idleTimeout, onReusable: { [self] in reusable($0, key) }))
                 }
             }
         let channel: any Channel
@@ -230,6 +243,10 @@ final class UpstreamClient: Sendable {
             channel = try await bootstrap.connect(host: key.host, port: key.port).get()
         } catch {
             released(nil, key)
+            // Cut short by the request's deadline rather than the connect timeout: a timeout.
+            if case .connectTimeout = error as? ChannelError, remaining < connectTimeout {
+                throw UpstreamClientError(.timeout, "no connection by the deadline")
+            }
             throw UpstreamClientError(.connect, String(describing: type(of: error)))
         }
         channel.closeFuture.whenComplete { [self] _ in released(channel, key) }

@@ -27,8 +27,15 @@ enum UpstreamConnection {
         }
 
         func didTerminate() {
-            if !complete.load(ordering: .acquiring) { channel.close(promise: nil) }
+            // Decided on the event loop by the handler: the answer may be ending right now, and
+            // the connection then already serves the next request.
+            if !complete.load(ordering: .acquiring) { channel.pipeline.fireUserInboundEventTriggered(ReaderGone(demand: ObjectIdentifier(self))) }
         }
+    }
+
+    /// The reader of the answer whose `Demand` this is stopped before its end.
+    struct ReaderGone: Sendable {
+        let demand: ObjectIdentifier
     }
 
     /// The channel's last handler. Lives on the channel's event loop only.
@@ -47,15 +54,51 @@ enum UpstreamConnection {
         private var state = State.idle
         /// Called when an answer ended and the connection can serve the next request.
         private let onReusable: @Sendable (any Channel) -> Void
+        /// The longest silence while a request is in flight (from its write, then from each read).
+        private let readTimeout: TimeAmount
+        /// How long a pooled connection may sit unused before it is closed.
+        private let idleTimeout: TimeAmount
+        /// The silence or idle timer that is running, if any.
+        private var timer: Scheduled<Void>?
 
-        init(onReusable: @escaping @Sendable (any Channel) -> Void) {
+        init(readTimeout: TimeAmount, idleTimeout: TimeAmount, onReusable: @escaping @Sendable (any Channel) -> Void) {
+            self.readTimeout = readTimeout
+            self.idleTimeout = idleTimeout
             self.onReusable = onReusable
+        }
+
+        func handlerAdded(context: ChannelHandlerContext) {
+            armIdle(context)
+        }
+
+        /// While a request is in flight: fails it after `readTimeout` without a read, unless the
+        /// reader has paused reads (back-pressure), which is not the provider's silence.
+        private func armSilence(_ context: ChannelHandlerContext) {
+            timer?.cancel()
+            timer = context.eventLoop.assumeIsolated().scheduleTask(in: readTimeout) { [context] in
+                let paused = (try? context.channel.syncOptions?.getOption(ChannelOptions.autoRead)) == false
+                if paused {
+                    self.armSilence(context)
+                } else {
+                    self.fail(context, UpstreamClientError(.timeout, "no data within the read timeout"))
+                }
+            }
+        }
+
+        /// While pooled: closes the connection after `idleTimeout` unused.
+        private func armIdle(_ context: ChannelHandlerContext) {
+            timer?.cancel()
+            timer = context.eventLoop.assumeIsolated().scheduleTask(in: idleTimeout) { [context] in
+                if case .idle = self.state { self.fail(context, UpstreamClientError(.closed, "idle")) }
+            }
         }
 
         func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
             let request = unwrapOutboundIn(data)
             guard case .idle = state else {
-                request.response.fail(UpstreamClientError(.closed, "connection not idle"))
+                let error = UpstreamClientError(.closed, "connection not idle")
+                request.response.fail(error)
+                promise?.fail(error)
                 return
             }
             let loop = context.eventLoop.assumeIsolated()
@@ -63,6 +106,7 @@ enum UpstreamConnection {
                 self.fail(context, UpstreamClientError(.timeout, "no answer head in time"))
             }
             state = .awaitingHead(request.response, timer)
+            armSilence(context)
             context.write(wrapOutboundOut(.head(request.head)), promise: nil)
             if request.body.readableBytes > 0 {
                 context.write(wrapOutboundOut(.body(.byteBuffer(request.body))), promise: nil)
@@ -71,11 +115,13 @@ enum UpstreamConnection {
         }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            if case .closed = state { return }
+            armSilence(context)
             switch (unwrapInboundIn(data), state) {
             case (.head(let head), .awaitingHead(let promise, let timer)):
-                timer.cancel()
-                // 1xx heads (100 Continue) are not answers: the real head follows.
+                // 1xx heads (100 Continue) are not answers: the real head follows, on the clock.
                 if head.status.code < 200 { return }
+                timer.cancel()
                 let demand = Demand(channel: context.channel)
                 let made = UpstreamBody.Producer.makeSequence(
                     backPressureStrategy: .init(lowWatermark: 2, highWatermark: 16), finishOnDeinit: false, delegate: demand)
@@ -91,13 +137,17 @@ enum UpstreamConnection {
                 demand.complete.store(true, ordering: .releasing)
                 state = .idle
                 source.finish()
-                if keepAlive {
+                if keepAlive && context.channel.isActive {
                     // Reads go on while pooled, so a provider closing the idle connection is seen.
                     context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+                    armIdle(context)
                     onReusable(context.channel)
                 } else {
                     context.close(promise: nil)
                 }
+            case (.end, .awaitingHead):
+                // The end of a 1xx head.
+                break
             default:
                 // Bytes with no request waiting for them: the connection is out of step.
                 fail(context, UpstreamClientError(.closed, "unexpected answer data"))
@@ -105,9 +155,10 @@ enum UpstreamConnection {
         }
 
         func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-            if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
-                // Silence past the read timeout: a stalled answer, or an idle pooled connection.
-                fail(context, UpstreamClientError(.timeout, "no data within the read timeout"))
+            if let gone = event as? ReaderGone {
+                if case .body(_, let demand, _) = state, ObjectIdentifier(demand) == gone.demand {
+                    fail(context, UpstreamClientError(.closed, "reader gone"))
+                }
                 return
             }
             context.fireUserInboundEventTriggered(event)
@@ -126,6 +177,8 @@ enum UpstreamConnection {
         private func fail(_ context: ChannelHandlerContext, _ error: UpstreamClientError) {
             let previous = state
             state = .closed
+            timer?.cancel()
+            timer = nil
             switch previous {
             case .awaitingHead(let promise, let timer):
                 timer.cancel()
