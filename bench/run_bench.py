@@ -424,8 +424,8 @@ def bench_gateway(bindir, quick):
                    "nginx": (f"http://127.0.0.1:{nginx_port}/v1/chat/completions", "sk-bench-0"),
                    "gateway-memory": (f"http://127.0.0.1:{memory_port}/v1/chat/completions", "bench-access"),
                    "gateway-redis": (f"http://127.0.0.1:{redis_gw_port}/v1/chat/completions", "bench-access")}
-        # The gateway's libraries with none of its logic (see Sources/ProxyFloor): what
-        # Hummingbird + AsyncHTTPClient cost alone, and Hummingbird alone.
+        # Pass-throughs with none of the gateway's logic (see Sources/ProxyFloor): Hummingbird +
+        # AsyncHTTPClient (the gateway's client before it got its own), and Hummingbird alone.
         floor_port, static_port = free_port(), free_port()
         floor = os.path.join(bindir, "proxy-floor")
         targets["floor-proxy"] = (f"http://127.0.0.1:{floor_port}/v1/chat/completions", "none")
@@ -515,8 +515,8 @@ def bench_gateway(bindir, quick):
     nginx64 = at("nginx", 64)["per_second"]
     lines += ["", f"Throughput at c=64 against nginx's: gateway-redis **{ratio:.0%}**, gateway-memory **{ratio_memory:.0%}**; "
               f"floor-proxy {at('floor-proxy', 64)['per_second'] / nginx64:.0%}, floor-static "
-              f"{at('floor-static', 64)['per_second'] / nginx64:.0%}. The floors are the gateway's two libraries "
-              "with none of its logic (`proxy-floor`): floor-proxy reads the body, sends it to mock-provider "
+              f"{at('floor-static', 64)['per_second'] / nginx64:.0%}. The floors are pass-throughs with none of the gateway's logic "
+              "(`proxy-floor`): floor-proxy reads the body, sends it to mock-provider "
               "through AsyncHTTPClient, configured as the gateway's upstream client was before it got its own, and "
               "relays the answer; floor-static answers a "
               "fixed body from Hummingbird alone.",

@@ -6,14 +6,13 @@ import Hummingbird
 import NIOCore
 import NIOHTTP1
 
-/// `proxy-floor`: the gateway's two libraries with none of its logic, for `make bench`.
+/// `proxy-floor`: a pass-through with none of the gateway's logic, for `make bench`.
 ///
 /// `--mode proxy` reads the body, sends it to `--upstream` through AsyncHTTPClient configured as
 /// the gateway's upstream client was before it got its own (pool size, no retries of connects),
-/// and relays the answer; `--mode static`
-/// answers a fixed body from Hummingbird alone. Measured beside nginx and the gateway in the same
-/// run, it tells how much of the gateway's cost is the server and client libraries, and how much
-/// is the gateway's own work (auth, routing, key pool, logging, metrics).
+/// and relays the answer; `--mode static` answers a fixed body from Hummingbird alone. Measured
+/// beside nginx and the gateway in the same run, they tell how much of the gateway's cost is the
+/// libraries and how much its own work (auth, routing, key pool, logging, metrics).
 @main
 struct ProxyFloor: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

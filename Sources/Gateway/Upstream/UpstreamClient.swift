@@ -35,11 +35,11 @@ final class UpstreamClient: Sendable {
 
     private struct State {
         var pools: [PoolKey: Pool] = [:]
-        var nextWaiter: UInt64 = 0
         var shutDown = false
     }
 
     private let state = Mutex(State())
+    private let nextWaiter = Atomic<UInt64>(0)
     private let group: any EventLoopGroup
     private let limit: Int
     private let readTimeout: TimeAmount
@@ -81,17 +81,15 @@ final class UpstreamClient: Sendable {
 
     /// Closes the pooled connections; requests in flight finish on theirs, which close after.
     func shutdown() {
-        let idle = state.withLock { state -> [any Channel] in
+        let pools = state.withLock { state in
             state.shutDown = true
-            let idle = state.pools.values.flatMap(\.idle)
-            for key in state.pools.keys { state.pools[key]?.idle = [] }
-            for waiter in state.pools.values.flatMap(\.waiters) {
-                waiter.continuation.resume(throwing: UpstreamClientError(.shutDown))
-            }
-            for key in state.pools.keys { state.pools[key]?.waiters = [] }
-            return idle
+            defer { state.pools = [:] }
+            return state.pools.values
         }
-        for channel in idle { channel.close(promise: nil) }
+        for pool in pools {
+            for waiter in pool.waiters { waiter.continuation.resume(throwing: UpstreamClientError(.shutDown)) }
+            for channel in pool.idle { channel.close(promise: nil) }
+        }
     }
 
     // MARK: - Pool
@@ -99,24 +97,20 @@ final class UpstreamClient: Sendable {
     private enum Checkout {
         case pooled(any Channel)
         case connect
-        case wait(UInt64)
     }
 
     private func checkout(_ key: PoolKey, deadline: NIODeadline) async throws -> any Channel {
-        let step = try state.withLock { state -> Checkout in
+        let step = try state.withLock { state -> Checkout? in
             if state.shutDown { throw UpstreamClientError(.shutDown) }
-            if let step = Self.take(&state.pools[key, default: Pool()], limit: limit) { return step }
-            state.nextWaiter += 1
-            return .wait(state.nextWaiter)
+            return Self.take(&state.pools[key, default: Pool()], limit: limit)
         }
         switch step {
         case .pooled(let channel):
             return channel
         case .connect:
             return try await connect(key, deadline: deadline)
-        case .wait(let id):
-            let pooled = try await waitForConnection(key, id: id, deadline: deadline)
-            if let pooled { return pooled }
+        case nil:
+            if let pooled = try await waitForConnection(key, deadline: deadline) { return pooled }
             return try await connect(key, deadline: deadline)
         }
     }
@@ -132,7 +126,8 @@ final class UpstreamClient: Sendable {
         return .connect
     }
 
-    private func waitForConnection(_ key: PoolKey, id: UInt64, deadline: NIODeadline) async throws -> (any Channel)? {
+    private func waitForConnection(_ key: PoolKey, deadline: NIODeadline) async throws -> (any Channel)? {
+        let id = nextWaiter.wrappingAdd(1, ordering: .relaxed).newValue
         let timer = group.next().scheduleTask(deadline: deadline) { [self] in
             abandon(key, id: id, UpstreamClientError(.timeout, "no connection free in time"))
         }
@@ -150,7 +145,7 @@ final class UpstreamClient: Sendable {
                     switch Self.take(&state.pools[key, default: Pool()], limit: limit) {
                     case .pooled(let channel): return .success(channel)
                     case .connect: return .success(nil)
-                    case .wait, nil:
+                    case nil:
                         state.pools[key, default: Pool()].waiters.append(Waiter(id: id, continuation: continuation))
                         return nil
                     }
@@ -173,22 +168,23 @@ final class UpstreamClient: Sendable {
 
     /// An answer ended on a kept-alive connection: the next waiter takes it, or it is pooled.
     private func reusable(_ channel: any Channel, _ key: PoolKey) {
-        let waiter = state.withLock { state -> Waiter? in
-            if state.shutDown { return nil }
+        enum Next { case waiter(Waiter), done, close }
+        let next = state.withLock { state -> Next in
+            if state.shutDown { return .close }
             // A connection closing as its answer ended is not handed on: its close gives the slot
             // to the next waiter instead.
-            guard channel.isActive else { return nil }
+            guard channel.isActive else { return .done }
             if let first = state.pools[key]?.waiters.first {
                 state.pools[key]?.waiters.removeFirst()
-                return first
+                return .waiter(first)
             }
             state.pools[key, default: Pool()].idle.append(channel)
-            return nil
+            return .done
         }
-        if let waiter {
-            waiter.continuation.resume(returning: channel)
-        } else if state.withLock({ $0.shutDown }) {
-            channel.close(promise: nil)
+        switch next {
+        case .waiter(let waiter): waiter.continuation.resume(returning: channel)
+        case .close: channel.close(promise: nil)
+        case .done: break
         }
     }
 

@@ -39,7 +39,7 @@ enum UpstreamConnection {
     }
 
     /// The channel's last handler. Lives on the channel's event loop only.
-    final class Handler: ChannelDuplexHandler, RemovableChannelHandler {
+    final class Handler: ChannelDuplexHandler {
         typealias InboundIn = HTTPClientResponsePart
         typealias OutboundIn = Request
         typealias OutboundOut = HTTPClientRequestPart
@@ -175,20 +175,20 @@ enum UpstreamConnection {
 
         /// Ends whatever is in progress with `error` and closes the connection (once).
         private func fail(_ context: ChannelHandlerContext, _ error: UpstreamClientError) {
+            if case .closed = state { return }
             let previous = state
             state = .closed
             timer?.cancel()
             timer = nil
             switch previous {
-            case .awaitingHead(let promise, let timer):
-                timer.cancel()
+            case .awaitingHead(let promise, let headTimer):
+                headTimer.cancel()
                 promise.fail(error)
             case .body(let source, _, _):
                 source.finish(error)
             case .idle, .closed:
                 break
             }
-            if case .closed = previous { return }
             context.close(promise: nil)
         }
     }
