@@ -200,6 +200,45 @@ def test_local_rate_limit_429(start_gateway, upstream):
     assert usage["overview"]["mock"]["available_keys"] == 0
 
 
+@pytest.mark.parametrize("store", ["memory", "redis"])
+@pytest.mark.parametrize("limit", ["max_token_min", "max_token_day"])
+def test_request_larger_than_every_keys_token_limit_is_400(start_gateway, upstream, redis_server, store, limit):
+    """A request estimated above a key's per-minute or per-day token limit fits no key, ever:
+    400 token_limit_exceeded naming the sizes, no Retry-After (a 429 would have clients retry
+    forever), nothing reserved and nothing sent. A request that fits is still served."""
+    redis = {"redis": redis_server.url} if store == "redis" else {}
+    gateway = start_gateway(base_config(upstream.url, entry={limit: 500}, **redis))
+    # "hello" body: about 20 prompt tokens estimated, plus max_tokens.
+    response = gateway.chat({**GOOD, "max_tokens": 600})
+    error = error_of(response, 400, "invalid_request_error", "token_limit_exceeded", "max_tokens")
+    window = "minute" if limit == "max_token_min" else "day"
+    assert f"the 500 tokens a {window} any key for 'gpt-4o-mini' may use" in error["message"]
+    assert "retry-after" not in response.headers
+    assert response.headers["x-gateway-attempts"] == "0"
+    assert_no_secrets(response, gateway)
+    assert_untouched(gateway, upstream)
+    assert all(k["rate_limit_windows"]["tokens_min"] == 0 for k in gateway.key_usage().values())
+    assert gateway.chat({**GOOD, "max_tokens": 400}).status_code == 200
+    assert upstream.stats()["requests"] == 1
+
+
+def test_too_large_for_one_candidate_goes_to_the_next(start_gateway, upstream):
+    """auto-model: the first model's keys may use 500 tokens a minute, the request needs more,
+    so the second model serves it. Were the second full, the answer would be its 429."""
+    config = base_config(upstream.url, entry={"key": [PROVIDER_KEYS[0]], "models": ["gpt-4o-mini"], "model_map": {},
+                                              "max_token_min": 500}, **{"auto-models": ["gpt-4o-mini", "gpt-4o"]})
+    config["provider_keys"].append({"provider": "mock2", "type": "openai", "base_url": f"{upstream.url}/v1",
+                                    "models": ["gpt-4o"], "key": [PROVIDER_KEYS[1]], "max_request_min": 1})
+    gateway = start_gateway(config)
+    body = {"model": "auto-model", "messages": MESSAGES, "max_tokens": 600}
+    response = gateway.chat(body)
+    assert response.status_code == 200, response.text
+    assert (response.headers["x-gateway-provider"], response.headers["x-gateway-key-id"]) == ("mock2", KEY_IDS[1])
+    assert upstream.key_stats(PROVIDER_KEYS[0])["requests"] == 0
+    # mock2 now full for the minute, mock too small: the full window decides, with its retry time.
+    error_of(gateway.chat(body), 429, "rate_limit_error", "rate_limit_exceeded")
+
+
 # Upstream failures -----------------------------------------------------------------------------
 
 def test_upstream_429_on_every_key_is_upstream_rate_limited(gateway, upstream):

@@ -10,6 +10,15 @@ struct FailoverTally: Sendable {
     private var earliestRetryMillis: Int64?
     private var refusedByLimits = false
     private var refusedByBreaker = false
+    /// A per-key token limit smaller than the request's estimate, the largest such limit over
+    /// the candidates skipped for it (the one the request comes closest to fitting).
+    private var tooLarge: (estimate: Int, limit: TokenLimit)?
+
+    struct TokenLimit: Sendable {
+        let tokens: Int
+        /// "minute" or "day"
+        let window: String
+    }
 
     mutating func attempted() { attempts += 1 }
 
@@ -20,6 +29,12 @@ struct FailoverTally: Sendable {
         case .exhausted: return  // every key was tried here; their failures say the rest
         }
         note(retryAfterMillis)
+    }
+
+    /// A candidate whose keys may never use as many tokens as the request is estimated at.
+    mutating func tooLarge(estimate: Int, limit: TokenLimit) {
+        if let known = tooLarge, known.limit.tokens >= limit.tokens { return }
+        tooLarge = (estimate, limit)
     }
 
     mutating func failed(_ failure: UpstreamFailure, cooldownMillis: Int64) {
@@ -33,8 +48,19 @@ struct FailoverTally: Sendable {
 
     /// The answer when every candidate is exhausted: the last upstream failure when a try was
     /// made (429, 502 or 504), else 429 when keys are at their limits or cooling down, or 503 when
-    /// only open circuit breakers stood in the way. Retry-After says when a key frees up.
+    /// only open circuit breakers stood in the way. Retry-After says when a key frees up. When
+    /// the only obstacle was the request's size against the keys' token limits, 400: waiting
+    /// would not help, so there is no Retry-After for clients to honour forever.
     func error(model: String) -> GatewayError {
+        if lastFailure == nil, !refusedByLimits, !refusedByBreaker, let tooLarge {
+            return GatewayError(
+                .badRequest,
+                "This request needs about \(tooLarge.estimate) tokens (its size in tokens plus max_tokens), more than "
+                    + "the \(tooLarge.limit.tokens) tokens a \(tooLarge.limit.window) any key for '\(model)' may use. "
+                    + "Lower max_tokens or shorten the request.",
+                type: "invalid_request_error", param: "max_tokens", code: "token_limit_exceeded"
+            ).with([ProxyHeaders.attempts: String(attempts)])
+        }
         var error: GatewayError
         if let lastFailure {
             error = lastFailure.clientError
