@@ -11,11 +11,14 @@ import http.server
 import os
 import socket
 import ssl
+import struct
 import subprocess
 import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+
+import pytest
 
 from gateway_fixtures import assert_no_secrets, base_config, free_port
 
@@ -140,3 +143,84 @@ def test_a_reused_connection_gets_the_whole_timeout(start_gateway, echo_upstream
     response = gateway.chat(BODY)  # 0.6 s idle + 0.7 s to answer: over 1 s since the last read
     assert response.status_code == 200, response.text
     assert len({r["peer"] for r in echo_upstream.requests}) == 1  # the same, reused connection
+
+
+class _OneShotUpstream:
+    """A provider whose connections each answer one request (kept alive, no `Connection: close`)
+    and then end without answering when the next request arrives on them: a keep-alive timeout
+    running out just as the gateway reuses the connection. `reset` ends them with a TCP reset,
+    otherwise with a plain close."""
+
+    ANSWER = (b'{"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,'
+              b'"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],'
+              b'"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}')
+
+    def __init__(self, reset: bool):
+        self.reset = reset
+        self.answered = 0
+        self.dropped = 0
+        self.connections = 0
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @staticmethod
+    def _read_request(conn) -> bool:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return False
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:"))
+        while len(body) < length:
+            body += conn.recv(65536)
+        return True
+
+    def _serve(self, conn):
+        with conn:
+            if not self._read_request(conn):
+                return
+            self.answered += 1
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+                         + str(len(self.ANSWER)).encode() + b"\r\n\r\n" + self.ANSWER)
+            if self._read_request(conn):
+                self.dropped += 1
+            if self.reset:
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+
+@pytest.mark.parametrize("reset", [False, True], ids=["close", "reset"])
+def test_a_pooled_connection_closed_as_it_is_reused_is_retried_on_a_new_one(start_gateway, reset):
+    """The provider ends a kept-alive connection, unanswered, as the gateway sends on it: the
+    gateway sends the request again on a new connection, with the same key. One attempt, no
+    cooldown, nothing failed over, every request counted once."""
+    upstream = _OneShotUpstream(reset)
+    try:
+        gateway = start_gateway(base_config(upstream.url))
+        keys = set()
+        for _ in range(4):
+            response = gateway.chat(BODY)
+            assert response.status_code == 200, response.text
+            assert response.json()["usage"]["total_tokens"] == 7
+            assert response.headers["x-gateway-attempts"] == "1"
+            keys.add(response.headers["x-gateway-key-id"])
+        assert len(keys) == 1
+        assert (upstream.answered, upstream.dropped, upstream.connections) == (4, 3, 4)
+        usage = gateway.key_usage()
+        assert {k["status"] for k in usage.values()} == {"active"}
+        assert sum(k["total_requests"] for k in usage.values()) == 4
+    finally:
+        upstream.listener.close()

@@ -68,10 +68,27 @@ final class UpstreamClient: Sendable {
         head.headers.add(name: "Host", value: key.port == (key.tls ? 443 : 80) ? host : "\(host):\(key.port)")
         for (name, value) in headers { head.headers.add(name: name, value: value) }
         head.headers.add(name: "Content-Length", value: String(body.readableBytes))
-        let channel = try await checkout(key, deadline: deadline)
+        while true {
+            let (channel, pooled) = try await checkout(key, deadline: deadline)
+            do {
+                return try await send(head, body, deadline: deadline, on: channel)
+            } catch let error as UpstreamClientError where error.beforeAnswer && pooled && !Task.isCancelled {
+                // A kept-alive connection that ended unanswered as it was reused: almost always
+                // the provider closing it as idle at that moment, without reading the request.
+                // (Had it read the request and then broken the connection, the failover would
+                // send the request again too, on another key.) Sending it again on another
+                // connection to the same key spares the key a cooldown for the provider's
+                // housekeeping. A connection opened for the request gets no second chance: its
+                // failure is the provider's. Each round closes one pooled connection, so this ends.
+                continue
+            }
+        }
+    }
+
+    private func send(_ head: HTTPRequestHead, _ body: ByteBuffer, deadline: NIODeadline, on channel: any Channel) async throws -> UpstreamResponse {
         let promise = channel.eventLoop.makePromise(of: UpstreamResponse.self)
         channel.writeAndFlush(UpstreamConnection.Request(head: head, body: body, deadline: deadline, response: promise))
-            .whenFailure { promise.fail(UpstreamClientError(.closed, "write failed: \(type(of: $0))")) }
+            .whenFailure { promise.fail(UpstreamClientError(.closed, "write failed: \(type(of: $0))", beforeAnswer: true)) }
         return try await withTaskCancellationHandler {
             try await promise.futureResult.get()
         } onCancel: {
@@ -99,19 +116,20 @@ final class UpstreamClient: Sendable {
         case connect
     }
 
-    private func checkout(_ key: PoolKey, deadline: NIODeadline) async throws -> any Channel {
+    /// A connection for one request, and whether it served an earlier one (pooled).
+    private func checkout(_ key: PoolKey, deadline: NIODeadline) async throws -> (any Channel, pooled: Bool) {
         let step = try state.withLock { state -> Checkout? in
             if state.shutDown { throw UpstreamClientError(.shutDown) }
             return Self.take(&state.pools[key, default: Pool()], limit: limit)
         }
         switch step {
         case .pooled(let channel):
-            return channel
+            return (channel, true)
         case .connect:
-            return try await connect(key, deadline: deadline)
+            return (try await connect(key, deadline: deadline), false)
         case nil:
-            if let pooled = try await waitForConnection(key, deadline: deadline) { return pooled }
-            return try await connect(key, deadline: deadline)
+            if let pooled = try await waitForConnection(key, deadline: deadline) { return (pooled, true) }
+            return (try await connect(key, deadline: deadline), false)
         }
     }
 

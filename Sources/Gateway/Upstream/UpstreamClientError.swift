@@ -17,10 +17,15 @@ struct UpstreamClientError: Error, Equatable, CustomStringConvertible {
 
     let code: Code
     let detail: String
+    /// The connection ended (closed, reset, or failed to take the request) before any of the
+    /// answer arrived. On a pooled connection this is the provider closing it as idle at the
+    /// moment it was reused: the client sends the request again on another connection.
+    let beforeAnswer: Bool
 
-    init(_ code: Code, _ detail: String = "") {
+    init(_ code: Code, _ detail: String = "", beforeAnswer: Bool = false) {
         self.code = code
         self.detail = detail
+        self.beforeAnswer = beforeAnswer
     }
 
     static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code }

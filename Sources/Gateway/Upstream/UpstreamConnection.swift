@@ -96,7 +96,7 @@ enum UpstreamConnection {
         func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
             let request = unwrapOutboundIn(data)
             guard case .idle = state else {
-                let error = UpstreamClientError(.closed, "connection not idle")
+                let error = UpstreamClientError(.closed, "connection not idle", beforeAnswer: true)
                 request.response.fail(error)
                 promise?.fail(error)
                 return
@@ -165,12 +165,20 @@ enum UpstreamConnection {
         }
 
         func errorCaught(context: ChannelHandlerContext, error: any Error) {
-            fail(context, UpstreamClientError(.closed, String(describing: type(of: error))))
+            // A reset or broken pipe while waiting for the head means no answer began; a parser
+            // error means one did, and was malformed.
+            fail(context, UpstreamClientError(
+                .closed, String(describing: type(of: error)), beforeAnswer: awaitingHead && error is IOError))
         }
 
         func channelInactive(context: ChannelHandlerContext) {
-            fail(context, UpstreamClientError(.closed, "connection closed"))
+            fail(context, UpstreamClientError(.closed, "connection closed", beforeAnswer: awaitingHead))
             context.fireChannelInactive()
+        }
+
+        private var awaitingHead: Bool {
+            if case .awaitingHead = state { return true }
+            return false
         }
 
         /// Ends whatever is in progress with `error` and closes the connection (once).
