@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from gateway_fixtures import assert_no_secrets, base_config, free_port
+from gateway_fixtures import assert_no_secrets, base_config, free_port, new_http_client
 
 BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
 
@@ -145,6 +145,15 @@ def test_a_reused_connection_gets_the_whole_timeout(start_gateway, echo_upstream
     assert len({r["peer"] for r in echo_upstream.requests}) == 1  # the same, reused connection
 
 
+def _serve_raw(accept) -> tuple[socket.socket, str]:
+    """A loopback listener whose connections `accept` takes, on a thread; returns it and its URL."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    threading.Thread(target=accept, args=(listener,), daemon=True).start()
+    return listener, f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+
 class _OneShotUpstream:
     """A provider whose connections each answer one request (kept alive, no `Connection: close`)
     and then end without answering when the next request arrives on them: a keep-alive timeout
@@ -160,11 +169,7 @@ class _OneShotUpstream:
         self.answered = 0
         self.dropped = 0
         self.connections = 0
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(16)
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.listener, self.url = _serve_raw(self._accept)
 
     @staticmethod
     def _read_request(conn) -> bool:
@@ -192,10 +197,10 @@ class _OneShotUpstream:
             if self.reset:
                 conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
-    def _accept(self):
+    def _accept(self, listener):
         while True:
             try:
-                conn, _ = self.listener.accept()
+                conn, _ = listener.accept()
             except OSError:
                 return
             self.connections += 1
@@ -222,5 +227,65 @@ def test_a_pooled_connection_closed_as_it_is_reused_is_retried_on_a_new_one(star
         usage = gateway.key_usage()
         assert {k["status"] for k in usage.values()} == {"active"}
         assert sum(k["total_requests"] for k in usage.values()) == 4
+    finally:
+        upstream.listener.close()
+
+
+class _FloodUpstream:
+    """A provider that streams ~1 KB SSE events as fast as the gateway reads them, counting the
+    bytes its socket took."""
+
+    EVENT = (b'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,'
+             b'"delta":{"content":"' + b"a" * 900 + b'"},"finish_reason":null}]}\n\n')
+
+    def __init__(self, events: int):
+        self.events = events
+        self.sent = 0
+        self.listener, self.url = _serve_raw(self._accept)
+
+    def _accept(self, listener):
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return
+        with conn:
+            _OneShotUpstream._read_request(conn)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+            chunk = b"%x\r\n" % len(self.EVENT) + self.EVENT + b"\r\n"
+            try:
+                for _ in range(self.events):
+                    conn.sendall(chunk)
+                    self.sent += len(chunk)
+                conn.sendall(b"0\r\n\r\n")
+            except OSError:
+                pass
+
+
+def test_a_slow_stream_reader_slows_the_reads_from_the_provider(start_gateway):
+    """Back-pressure end to end: a client that stops reading a stream makes the gateway stop
+    reading from the provider (whose socket then fills), instead of the gateway taking the rest
+    of the stream into memory. Then the client leaves, and the gateway serves on."""
+    upstream = _FloodUpstream(events=150_000)  # ~150 MB if nothing stopped it
+    try:
+        gateway = start_gateway(base_config(upstream.url))
+        with new_http_client() as client, client.stream(
+                "POST", f"{gateway.url}/v1/chat/completions", headers=gateway.headers(),
+                json={**BODY, "stream": True}) as response:
+            assert response.status_code == 200
+            stream = response.iter_raw()
+            next(stream)  # the first bytes arrived; now the client reads nothing
+            # The buffers on the way (sockets, at most StreamPump.aheadLimit chunks) fill, then
+            # the provider is blocked: its count stops. Without back-pressure the gateway reads
+            # on at its full speed (tens of MB a second) until the stream ends.
+            samples = [upstream.sent]
+            deadline = time.monotonic() + 8
+            while time.monotonic() < deadline and not (len(samples) >= 3 and samples[-1] == samples[-3]):
+                time.sleep(0.5)
+                samples.append(upstream.sent)
+            assert samples[-1] == samples[-3], samples
+            assert samples[-1] < 48 * 1024 * 1024, samples
+            time.sleep(1)
+            assert upstream.sent == samples[-1]
+        assert gateway.get("/health").status_code == 200
     finally:
         upstream.listener.close()

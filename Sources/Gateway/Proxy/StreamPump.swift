@@ -8,7 +8,12 @@ import NIOCore
 /// leaves ends the relay at once (its `inputClosed` finishes the stream) even while the upstream
 /// is silent; leaving the group then cancels the child, and `UpstreamBody` closes the upstream
 /// connection. Without this, a gateway would keep generating (and paying for) tokens nobody reads.
+/// The reader is at most `aheadLimit` chunks ahead of the client (`ChunkCredits`): a slow client
+/// slows the reads from the provider rather than filling the gateway's memory.
 enum StreamPump {
+    /// Chunks read from the provider and not yet written to the client, at most.
+    static let aheadLimit = 16
+
     enum Outcome: Sendable, Equatable {
         case finished
         /// The upstream broke the stream (reset, read timeout, truncated body).
@@ -38,10 +43,18 @@ enum StreamPump {
         let drainToken = drain.register { continuation.finish(throwing: DrainExpired()) }
         if drainToken == nil { continuation.finish(throwing: DrainExpired()) }
 
+        let credits = ChunkCredits(limit: aheadLimit)
         let outcome = await withTaskGroup(of: Void.self) { group -> Outcome in
             group.addTask {
                 do {
-                    while let chunk = try await upstream.next() { continuation.yield(chunk) }
+                    while true {
+                        try await credits.take()
+                        guard let chunk = try await upstream.next() else { break }
+                        continuation.yield(chunk)
+                    }
+                    continuation.finish()
+                } catch is CancellationError {
+                    // The relay ended first (client gone, drain); it is not the upstream's failure.
                     continuation.finish()
                 } catch {
                     continuation.finish(throwing: UpstreamBroke())
@@ -56,6 +69,7 @@ enum StreamPump {
                         outcome = .clientGone
                         break
                     }
+                    credits.give()
                 }
             } catch is ClientGone {
                 outcome = .clientGone
