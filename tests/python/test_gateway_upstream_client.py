@@ -154,6 +154,21 @@ def _serve_raw(accept) -> tuple[socket.socket, str]:
     return listener, f"http://127.0.0.1:{listener.getsockname()[1]}"
 
 
+def _read_request(conn) -> bool:
+    """Reads one request (head and Content-Length body); False when the peer closed first."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return False
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:"))
+    while len(body) < length:
+        body += conn.recv(65536)
+    return True
+
+
 class _OneShotUpstream:
     """A provider whose connections each answer one request (kept alive, no `Connection: close`)
     and then end without answering when the next request arrives on them: a keep-alive timeout
@@ -171,28 +186,14 @@ class _OneShotUpstream:
         self.connections = 0
         self.listener, self.url = _serve_raw(self._accept)
 
-    @staticmethod
-    def _read_request(conn) -> bool:
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = conn.recv(65536)
-            if not chunk:
-                return False
-            data += chunk
-        head, _, body = data.partition(b"\r\n\r\n")
-        length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:"))
-        while len(body) < length:
-            body += conn.recv(65536)
-        return True
-
     def _serve(self, conn):
         with conn:
-            if not self._read_request(conn):
+            if not _read_request(conn):
                 return
             self.answered += 1
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
                          + str(len(self.ANSWER)).encode() + b"\r\n\r\n" + self.ANSWER)
-            if self._read_request(conn):
+            if _read_request(conn):
                 self.dropped += 1
             if self.reset:
                 conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -249,7 +250,7 @@ class _FloodUpstream:
         except OSError:
             return
         with conn:
-            _OneShotUpstream._read_request(conn)
+            _read_request(conn)
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
             chunk = b"%x\r\n" % len(self.EVENT) + self.EVENT + b"\r\n"
             try:
@@ -274,7 +275,7 @@ def test_a_slow_stream_reader_slows_the_reads_from_the_provider(start_gateway):
             assert response.status_code == 200
             stream = response.iter_raw()
             next(stream)  # the first bytes arrived; now the client reads nothing
-            # The buffers on the way (sockets, at most StreamPump.aheadLimit chunks) fill, then
+            # The buffers on the way (sockets, a few chunks in the gateway) fill, then
             # the provider is blocked: its count stops. Without back-pressure the gateway reads
             # on at its full speed (tens of MB a second) until the stream ends.
             samples = [upstream.sent]

@@ -11,14 +11,9 @@ struct FailoverTally: Sendable {
     private var refusedByLimits = false
     private var refusedByBreaker = false
     /// A per-key token limit smaller than the request's estimate, the largest such limit over
-    /// the candidates skipped for it (the one the request comes closest to fitting).
-    private var tooLarge: (estimate: Int, limit: TokenLimit)?
-
-    struct TokenLimit: Sendable {
-        let tokens: Int
-        /// "minute" or "day"
-        let window: String
-    }
+    /// the candidates skipped for it (the one the request comes closest to fitting); `window`
+    /// is "minute" or "day".
+    private var tooLarge: (estimate: Int, limit: Int, window: String)?
 
     mutating func attempted() { attempts += 1 }
 
@@ -31,10 +26,19 @@ struct FailoverTally: Sendable {
         note(retryAfterMillis)
     }
 
-    /// A candidate whose keys may never use as many tokens as the request is estimated at.
-    mutating func tooLarge(estimate: Int, limit: TokenLimit) {
-        if let known = tooLarge, known.limit.tokens >= limit.tokens { return }
-        tooLarge = (estimate, limit)
+    /// Whether keys with `limits` may ever use `estimate` tokens for one request; when not, the
+    /// candidate is noted as too small for it.
+    mutating func fits(_ estimate: Int, _ limits: KeyLimits) -> Bool {
+        let over: (limit: Int, window: String)
+        if let perMinute = limits.tokensPerMinute, estimate > perMinute {
+            over = (perMinute, "minute")
+        } else if let perDay = limits.tokensPerDay, estimate > perDay {
+            over = (perDay, "day")
+        } else {
+            return true
+        }
+        if (tooLarge?.limit ?? 0) < over.limit { tooLarge = (estimate, over.limit, over.window) }
+        return false
     }
 
     mutating func failed(_ failure: UpstreamFailure, cooldownMillis: Int64) {
@@ -56,7 +60,7 @@ struct FailoverTally: Sendable {
             return GatewayError(
                 .badRequest,
                 "This request needs about \(tooLarge.estimate) tokens (its size in tokens plus max_tokens), more than "
-                    + "the \(tooLarge.limit.tokens) tokens a \(tooLarge.limit.window) any key for '\(model)' may use. "
+                    + "the \(tooLarge.limit) tokens a \(tooLarge.window) any key for '\(model)' may use. "
                     + "Lower max_tokens or shorten the request.",
                 type: "invalid_request_error", param: "max_tokens", code: "token_limit_exceeded"
             ).with([ProxyHeaders.attempts: String(attempts)])

@@ -51,10 +51,7 @@ struct ChatProxy: Sendable {
             let estimate = TokenCount.sum(promptEstimate, summary.maxTokens ?? defaultMaxTokens)
             // A request larger than a key's per-minute or per-day token limit fits no key of
             // this candidate, now or later: no reserve, and no Retry-After that would never come.
-            if let limit = Self.tokenLimitExceeded(estimate, candidate.pool.limits) {
-                tally.tooLarge(estimate: estimate, limit: limit)
-                continue
-            }
+            guard tally.fits(estimate, candidate.pool.limits) else { continue }
             var tried: Set<String> = []
             while tried.count < policy.maxAttempts {
                 let reservation: Reservation
@@ -107,13 +104,6 @@ struct ChatProxy: Sendable {
             }
         }
         throw tally.error(model: summary.model)
-    }
-
-    /// The token limit (per minute or per day) that `estimate` is over, if any.
-    static func tokenLimitExceeded(_ estimate: Int, _ limits: KeyLimits) -> FailoverTally.TokenLimit? {
-        if let perMinute = limits.tokensPerMinute, estimate > perMinute { return .init(tokens: perMinute, window: "minute") }
-        if let perDay = limits.tokensPerDay, estimate > perDay { return .init(tokens: perDay, window: "day") }
-        return nil
     }
 
     /// One try of one key.

@@ -1,3 +1,4 @@
+import AsyncAlgorithms
 import Foundation
 import HTTPTypes
 import NIOCore
@@ -8,12 +9,10 @@ import NIOCore
 /// leaves ends the relay at once (its `inputClosed` finishes the stream) even while the upstream
 /// is silent; leaving the group then cancels the child, and `UpstreamBody` closes the upstream
 /// connection. Without this, a gateway would keep generating (and paying for) tokens nobody reads.
-/// The reader is at most `aheadLimit` chunks ahead of the client (`ChunkCredits`): a slow client
-/// slows the reads from the provider rather than filling the gateway's memory.
+/// The stream is an `AsyncThrowingChannel`: the reader's `send` waits until the writer takes the
+/// chunk, so a slow client slows the reads from the provider rather than filling the gateway's
+/// memory (the upstream body itself buffers at most a few chunks, see `UpstreamConnection`).
 enum StreamPump {
-    /// Chunks read from the provider and not yet written to the client, at most.
-    static let aheadLimit = 16
-
     enum Outcome: Sendable, Equatable {
         case finished
         /// The upstream broke the stream (reset, read timeout, truncated body).
@@ -36,28 +35,20 @@ enum StreamPump {
     ) async -> Outcome {
         let observer = InboundCloseObserver()
         let watching = (try? await channel.pipeline.addHandler(observer, position: .first).get()) != nil
-        let (chunks, continuation) = AsyncThrowingStream<ByteBuffer, any Error>.makeStream()
-        observer.onClose { continuation.finish(throwing: ClientGone()) }
+        let chunks = AsyncThrowingChannel<ByteBuffer, any Error>()
+        observer.onClose { chunks.fail(ClientGone()) }
         // A drain that runs out ends the relay like a client that leaves (the stream that
         // started after it ran out ends at once).
-        let drainToken = drain.register { continuation.finish(throwing: DrainExpired()) }
-        if drainToken == nil { continuation.finish(throwing: DrainExpired()) }
+        let drainToken = drain.register { chunks.fail(DrainExpired()) }
+        if drainToken == nil { chunks.fail(DrainExpired()) }
 
-        let credits = ChunkCredits(limit: aheadLimit)
         let outcome = await withTaskGroup(of: Void.self) { group -> Outcome in
             group.addTask {
                 do {
-                    while true {
-                        try await credits.take()
-                        guard let chunk = try await upstream.next() else { break }
-                        continuation.yield(chunk)
-                    }
-                    continuation.finish()
-                } catch is CancellationError {
-                    // The relay ended first (client gone, drain); it is not the upstream's failure.
-                    continuation.finish()
+                    while let chunk = try await upstream.next() { await chunks.send(chunk) }
+                    chunks.finish()
                 } catch {
-                    continuation.finish(throwing: UpstreamBroke())
+                    chunks.fail(UpstreamBroke())
                 }
             }
             var outcome = Outcome.finished
@@ -69,7 +60,6 @@ enum StreamPump {
                         outcome = .clientGone
                         break
                     }
-                    credits.give()
                 }
             } catch is ClientGone {
                 outcome = .clientGone
