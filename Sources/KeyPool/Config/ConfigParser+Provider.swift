@@ -63,8 +63,12 @@ extension ConfigParser {
         }
         var baseURL = known?.baseURL
         if let raw = string(entry["base_url"], at: at("base_url"), expand: true, orElse: "must be an http or https URL") {
-            baseURL = Self.normalizedBaseURL(raw)
-            if baseURL == nil { problem("\(at("base_url")) must be an http or https URL") }
+            switch Self.checkedBaseURL(raw) {
+            case .success(let url): baseURL = url
+            case .failure(let rule):
+                baseURL = nil
+                problem("\(at("base_url")) \(rule.message)")
+            }
         }
         if provider != nil, known == nil, !isPresent(entry["type"]) || !isPresent(entry["base_url"]) {
             let names = KnownProvider.all.map(\.name).joined(separator: ", ")
@@ -109,13 +113,34 @@ extension ConfigParser {
     }
 
     /// An absolute http(s) URL with a host, without trailing slashes; nil otherwise.
-    static func normalizedBaseURL(_ raw: String) -> String? {
+    /// Why a `base_url` is refused. The messages never repeat the value: it may hold a secret.
+    enum BaseURLRule: Error, Equatable {
+        case notHTTP
+        case credentials
+        case queryOrFragment
+
+        var message: String {
+            switch self {
+            case .notHTTP: "must be an http or https URL"
+            // The upstream client would drop them silently (requests go out unauthenticated),
+            // and the URL is printed where a provider entry is described.
+            case .credentials: "must not contain credentials (user:password@); send them in `headers`"
+            // The endpoint's path is appended to base_url, which would land inside the query.
+            case .queryOrFragment: "must not have a query (?...) or fragment (#...): the endpoint's path is appended to it"
+            }
+        }
+    }
+
+    /// `raw` without trailing slashes, or the rule it breaks.
+    static func checkedBaseURL(_ raw: String) -> Result<String, BaseURLRule> {
         guard let components = URLComponents(string: raw),
             let scheme = components.scheme?.lowercased(), scheme == "http" || scheme == "https",
             let host = components.host, !host.isEmpty
-        else { return nil }
+        else { return .failure(.notHTTP) }
+        if components.user != nil || components.password != nil { return .failure(.credentials) }
+        if components.query != nil || components.fragment != nil { return .failure(.queryOrFragment) }
         var url = raw
         while url.hasSuffix("/") { url.removeLast() }
-        return url
+        return .success(url)
     }
 }
