@@ -34,4 +34,12 @@ extension UpstreamErrorText {
             .badGateway, "The upstream provider '\(provider)' sent an answer the gateway could not read.",
             type: "upstream_error", code: "upstream_invalid_response")
     }
+
+    /// A 2xx answer larger than the gateway holds in memory for a non-streamed request.
+    static func tooLarge(_ provider: String, limit: Int) -> GatewayError {
+        GatewayError(
+            .badGateway,
+            "The upstream provider '\(provider)' answered with more than \(limit / (1024 * 1024)) MiB; ask for a streamed answer instead.",
+            type: "upstream_error", code: "upstream_response_too_large")
+    }
 }

@@ -101,9 +101,15 @@ extension ChatProxy {
         var answer: ByteBuffer
         do {
             answer = try await response.body.collect(upTo: Self.maxUpstreamBodyBytes)
+        } catch let error as UpstreamClientError where error.code == .tooLarge {
+            // The provider did the work (and bills it), and every other key would get the same
+            // answer: no failover, no cooldown, no breaker mark; the key is charged its estimate.
+            await settle(attempt.lease, release: false, tokens: attempt.lease.reservedTokens, context: context)
+            context.logger.warning("upstream \(attempt.provider) answered with more than \(Self.maxUpstreamBodyBytes) bytes")
+            throw UpstreamErrorText.tooLarge(attempt.provider, limit: Self.maxUpstreamBodyBytes).with(attempt.headers)
         } catch {
-            // Cut mid-body or too large: nothing reached the client yet, so another key may
-            // still answer. (Counted as an `ok` try above: the head was fine.)
+            // Cut mid-body: nothing reached the client yet, so another key may still answer.
+            // (Counted as an `ok` try above: the head was fine.)
             return .failed(.transport(error, provider: attempt.provider, keyID: attempt.lease.keyID))
         }
         let usage: TokenUsage?

@@ -136,7 +136,6 @@ enum UpstreamConnection {
             case (.end, .body(let source, let demand, let keepAlive)):
                 demand.complete.store(true, ordering: .releasing)
                 state = .idle
-                source.finish()
                 if keepAlive && context.channel.isActive {
                     // Reads go on while pooled, so a provider closing the idle connection is seen.
                     context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
@@ -145,6 +144,10 @@ enum UpstreamConnection {
                 } else {
                     context.close(promise: nil)
                 }
+                // Pooled before the reader learns the answer is complete: the client may send
+                // its next request as soon as it has this answer, and that request should find
+                // the connection back in the pool rather than open another.
+                source.finish()
             case (.end, .awaitingHead):
                 // The end of a 1xx head.
                 break
