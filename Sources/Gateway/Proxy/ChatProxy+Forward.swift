@@ -102,11 +102,10 @@ extension ChatProxy {
         do {
             answer = try await response.body.collect(upTo: Self.maxUpstreamBodyBytes)
         } catch let error as UpstreamClientError where error.code == .tooLarge {
-            // The provider did the work (and bills it), and every other key would get the same
-            // answer: no failover, no cooldown, no breaker mark; the key is charged its estimate.
-            await settle(attempt.lease, release: false, tokens: attempt.lease.reservedTokens, context: context)
-            context.logger.warning("upstream \(attempt.provider) answered with more than \(Self.maxUpstreamBodyBytes) bytes")
-            throw UpstreamErrorText.tooLarge(attempt.provider, limit: Self.maxUpstreamBodyBytes).with(attempt.headers)
+            // Every other key would get the same answer: no failover, no cooldown, no breaker mark.
+            throw await unusable(
+                attempt, UpstreamErrorText.tooLarge(attempt.provider, limit: Self.maxUpstreamBodyBytes),
+                log: "answered with more than \(Self.maxUpstreamBodyBytes) bytes", context: context)
         } catch {
             // Cut mid-body: nothing reached the client yet, so another key may still answer.
             // (Counted as an `ok` try above: the head was fine.)
@@ -118,9 +117,9 @@ extension ChatProxy {
             do throws(GatewayError) {
                 (answer, usage) = try adapter.response(answer, model: attempt.candidate.model)
             } catch {
-                await settle(attempt.lease, release: false, tokens: attempt.lease.reservedTokens, context: context)
-                context.logger.warning("upstream \(attempt.provider) answer not understood: \(error.message)")
-                throw UpstreamErrorText.unreadable(attempt.provider).with(attempt.headers)
+                throw await unusable(
+                    attempt, UpstreamErrorText.unreadable(attempt.provider),
+                    log: "answer not understood: \(error.message)", context: context)
             }
             headers[.contentType] = "application/json"
         } else {
@@ -140,5 +139,13 @@ extension ChatProxy {
             await settle(lease, release: false, tokens: usage?.totalTokens ?? lease.reservedTokens, context: context)
             try await writer.finish(nil)
         }))
+    }
+
+    /// A 2xx answer the gateway cannot pass on: the provider did the work (and bills it), so the
+    /// key is charged its estimate; the client gets `error` with the attempt's headers.
+    private func unusable(_ attempt: Attempt, _ error: GatewayError, log: String, context: GatewayContext) async -> GatewayError {
+        await settle(attempt.lease, release: false, tokens: attempt.lease.reservedTokens, context: context)
+        context.logger.warning("upstream \(attempt.provider) \(log)")
+        return error.with(attempt.headers)
     }
 }

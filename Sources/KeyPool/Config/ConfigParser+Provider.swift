@@ -112,7 +112,6 @@ extension ConfigParser {
         }
     }
 
-    /// An absolute http(s) URL with a host, without trailing slashes; nil otherwise.
     /// Why a `base_url` is refused. The messages never repeat the value: it may hold a secret.
     enum BaseURLRule: Error, Equatable {
         case notHTTP
@@ -131,7 +130,7 @@ extension ConfigParser {
         }
     }
 
-    /// `raw` without trailing slashes, or the rule it breaks.
+    /// `raw` (an absolute http(s) URL with a host) without trailing slashes, or the rule it breaks.
     static func checkedBaseURL(_ raw: String) -> Result<String, BaseURLRule> {
         guard let components = URLComponents(string: raw),
             let scheme = components.scheme?.lowercased(), scheme == "http" || scheme == "https",
