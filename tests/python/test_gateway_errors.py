@@ -300,6 +300,29 @@ def test_upstream_auth_failure_on_every_key_is_502(gateway, upstream, status):
     assert response.headers["x-gateway-attempts"] == "3"
     assert_no_secrets(response, gateway)
     assert {k["status"] for k in gateway.key_usage().values()} == {"disabled"}
+    # Every key disabled: the gateway answers itself, and not with a 429 (no limit was hit),
+    # with the time the first key comes back (failover.auth_disable_seconds).
+    again = gateway.chat(GOOD)
+    error_of(again, 503, "service_unavailable", "keys_unavailable")
+    assert again.headers["x-gateway-attempts"] == "0"
+    assert 3590 <= int(again.headers["retry-after"]) <= 3600
+    assert_no_secrets(again, gateway)
+    assert upstream.stats()["requests"] == 3
+
+
+@pytest.mark.parametrize("store", ["memory", "redis"])
+def test_every_key_cooling_after_5xx_is_503_not_429(start_gateway, upstream, redis_server, store):
+    """With the circuit breaker off, keys cooling down after upstream errors are still not a
+    rate limit: 503 keys_unavailable with the cooldown's end, from either store."""
+    redis = {"redis": redis_server.url} if store == "redis" else {}
+    gateway = start_gateway(base_config(
+        upstream.url, failover={"circuit_breaker_seconds": 0, "error_cooldown_seconds": 20}, **redis))
+    upstream.patch_config({"faults": {"status": 500}})
+    error_of(gateway.chat(GOOD), 502, "upstream_error", "upstream_error")
+    again = gateway.chat(GOOD)
+    error_of(again, 503, "service_unavailable", "keys_unavailable")
+    assert (again.headers["x-gateway-attempts"], again.headers["retry-after"]) == ("0", "20")
+    assert upstream.stats()["requests"] == 3
 
 
 def test_key_unknown_to_upstream_is_upstream_auth_failed(start_gateway, upstream):

@@ -10,6 +10,7 @@ struct FailoverTally: Sendable {
     private var earliestRetryMillis: Int64?
     private var refusedByLimits = false
     private var refusedByBreaker = false
+    private var refusedByFailures = false
     /// A per-key token limit smaller than the request's estimate, the largest such limit over
     /// the candidates skipped for it (the one the request comes closest to fitting); `window`
     /// is "minute" or "day".
@@ -21,6 +22,7 @@ struct FailoverTally: Sendable {
         switch reason {
         case .windowsFull, .coolingDown: refusedByLimits = true
         case .circuitOpen: refusedByBreaker = true
+        case .keysFailing: refusedByFailures = true
         case .exhausted: return  // every key was tried here; their failures say the rest
         }
         note(retryAfterMillis)
@@ -51,12 +53,15 @@ struct FailoverTally: Sendable {
     }
 
     /// The answer when every candidate is exhausted: the last upstream failure when a try was
-    /// made (429, 502 or 504), else 429 when keys are at their limits or cooling down, or 503 when
-    /// only open circuit breakers stood in the way. Retry-After says when a key frees up. When
+    /// made (429, 502 or 504), else 429 when keys are at their limits or cooling down for a rate
+    /// limit, or 503 when only failures stood in the way: open circuit breakers, or keys all
+    /// cooling down after failing upstream (a 429 there would tell clients and dashboards that a
+    /// limit was hit, when the provider is failing or has rejected every key). Retry-After says
+    /// when a key frees up. When
     /// the only obstacle was the request's size against the keys' token limits, 400: waiting
     /// would not help, so there is no Retry-After for clients to honour forever.
     func error(model: String) -> GatewayError {
-        if lastFailure == nil, !refusedByLimits, !refusedByBreaker, let tooLarge {
+        if lastFailure == nil, !refusedByLimits, !refusedByBreaker, !refusedByFailures, let tooLarge {
             return GatewayError(
                 .badRequest,
                 "This request needs about \(tooLarge.estimate) tokens (its size in tokens plus max_tokens), more than "
@@ -68,6 +73,12 @@ struct FailoverTally: Sendable {
         var error: GatewayError
         if let lastFailure {
             error = lastFailure.clientError
+        } else if refusedByFailures && !refusedByLimits {
+            error = GatewayError(
+                .serviceUnavailable,
+                "Every key that can serve '\(model)' is held back after failing upstream (errors, timeouts or "
+                    + "keys the provider rejected); /v1/usage shows each key's cooldown reason.",
+                type: "service_unavailable", code: "keys_unavailable")
         } else if refusedByBreaker && !refusedByLimits {
             error = GatewayError(
                 .serviceUnavailable,

@@ -133,7 +133,8 @@ final class GatewayMetrics: Sendable {
     // MARK: Keys
 
     /// A reserve call's outcome: `granted` (with the key's id), or why none was (`window_full`,
-    /// `cooling_down`, `circuit_open`, `exhausted`: every key already tried), with `key_id=""`.
+    /// `cooling_down`, `keys_failing`, `circuit_open`, `exhausted`: every key already tried),
+    /// with `key_id=""`.
     func reservation(provider: String, keyID: String, outcome: String) {
         reservations(provider, keyID, outcome).increment()
     }

@@ -10,6 +10,10 @@ public struct KeyFailure: Sendable, Equatable {
     /// failures): they count toward the provider's circuit breaker.
     public var breaker: CircuitBreakerPolicy?
 
+    /// The reason of a cooldown for a rate limit. Any other reason is a failure: when every key
+    /// cools down for one, reserve refuses with `.keysFailing` instead of `.coolingDown`.
+    public static let rateLimitedReason = "rate_limited"
+
     public init(cooldownMillis: Int64, reason: String, breaker: CircuitBreakerPolicy? = nil) {
         self.cooldownMillis = cooldownMillis
         self.reason = reason

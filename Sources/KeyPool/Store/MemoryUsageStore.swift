@@ -112,10 +112,16 @@ public final class MemoryUsageStore: UsageStore {
 
             guard let best else {
                 guard anyIncluded else { return .refused(retryAfterMillis: 0, reason: .exhausted) }
-                let retryAt = pool.keyIDs.filter { !excluding.contains($0) }.map { id in
+                let included = pool.keyIDs.filter { !excluding.contains($0) }
+                let retryAt = included.map { id in
                     freeAt(provider, id, pool.limits, estimatedTokens, now: now, today: today, zone: pool.timeZone)
                 }.min() ?? now
-                return .refused(retryAfterMillis: max(0, retryAt - now), reason: anyRoom ? .coolingDown : .windowsFull)
+                // Mirrors the Redis script: every key held back after failing, none rate limited.
+                let failing = included.allSatisfy { id in
+                    provider.cooldowns[id].map { $0.reason != KeyFailure.rateLimitedReason } ?? false
+                }
+                let reason: RefusalReason = failing ? .keysFailing : anyRoom ? .coolingDown : .windowsFull
+                return .refused(retryAfterMillis: max(0, retryAt - now), reason: reason)
             }
 
             var chosen = best

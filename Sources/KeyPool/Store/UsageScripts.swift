@@ -200,11 +200,17 @@ enum UsageScripts {
             -- blocking limits are (window, day and cooldown).
             local nextDay = ((day + 1) * 86400 - off) * 1000
             local retry = nil
+            -- The included keys, and the cooldown-reason fields of those cooling down.
+            local included, coolingReasons = 0, {}
             for i = 1, n do
               if not (excluded and excluded[ARGV[i + 1]]) then
+                included = included + 1
                 local b, r, t, dr, dt, cu = state(i)
                 local freeAt = now
-                if cu > now then freeAt = math.max(freeAt, cu) end
+                if cu > now then
+                  freeAt = math.max(freeAt, cu)
+                  coolingReasons[#coolingReasons + 1] = ARGV[i + 1] .. ':cr'
+                end
                 if (rpd > 0 and dr + 1 > rpd) or (tpd > 0 and dt + est > tpd) then
                   freeAt = math.max(freeAt, nextDay)
                 end
@@ -229,9 +235,20 @@ enum UsageScripts {
                 if retry == nil or freeAt < retry then retry = freeAt end
               end
             end
+            local why = 'window_full'
+            if anyRoom then why = 'cooling_down' end
+            -- Every key held back after failing upstream (errors, timeouts, rejected keys) and
+            -- none for a rate limit: the provider's trouble, not a limit (see RefusalReason).
+            if #coolingReasons == included then
+              local reasons = redis.call('HMGET', W, unpack(coolingReasons))
+              why = 'keys_failing'
+              for x = 1, included do
+                if type(reasons[x]) ~= 'string' or reasons[x] == 'rate_limited' then why = nil break end
+              end
+              why = why or (anyRoom and 'cooling_down' or 'window_full')
+            end
             -- Relative to Redis's clock, so replica clocks never enter the answer.
-            if anyRoom then reply[j + 2] = {retry - now, 'cooling_down'}
-            else reply[j + 2] = {retry - now, 'window_full'} end
+            reply[j + 2] = {retry - now, why}
             if nx == 0 then refusedEst, refusal = est, reply[j + 2] end
           end
         end

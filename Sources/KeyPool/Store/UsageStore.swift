@@ -53,6 +53,10 @@ public enum RefusalReason: String, Sendable, Equatable {
     case exhausted = "exhausted"
     /// The provider's circuit breaker is open (its keys all failed recently).
     case circuitOpen = "circuit_open"
+    /// Every key is cooling down after failing upstream (5xx, timeouts, connection failures,
+    /// keys the provider rejected), none of them for a rate limit: a wait for a limit would
+    /// not help, so the gateway answers 503, not 429. Takes precedence over full windows.
+    case keysFailing = "keys_failing"
 }
 
 /// A granted reservation: which key, and where its request and tokens were counted.

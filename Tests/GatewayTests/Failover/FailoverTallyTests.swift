@@ -33,6 +33,23 @@ struct FailoverTallyTests {
         #expect(tally.error(model: "m").status == .tooManyRequests)
     }
 
+    @Test func keysAllCoolingAfterFailuresGive503NotARateLimit() {
+        var tally = FailoverTally()
+        tally.refused(retryAfterMillis: 3_600_000, reason: .keysFailing)
+        tally.refused(retryAfterMillis: 20_500, reason: .circuitOpen)
+        let error = tally.error(model: "m")
+        #expect(error.status == .serviceUnavailable)
+        #expect(error.type == "service_unavailable")
+        #expect(error.code == "keys_unavailable")
+        #expect(error.message.contains("'m'"))
+        #expect(error.headers[.retryAfter] == "21")
+        // A candidate held back by a limit as well: that wait is the one to report.
+        tally.refused(retryAfterMillis: 9_000, reason: .coolingDown)
+        #expect(tally.error(model: "m").code == "rate_limit_exceeded")
+        // The store decides by this reason string; the gateway writes it for upstream 429s.
+        #expect(UpstreamFailure.Kind.rateLimited.rawValue == KeyFailure.rateLimitedReason)
+    }
+
     @Test func theLastUpstreamFailureIsReported() {
         var tally = FailoverTally()
         tally.attempted()

@@ -186,6 +186,36 @@ struct UsageStoreConformanceTests {
         #expect(try await harness.usage(pool).keys[0].cooldownUntilMillis == nil)
     }
 
+    @Test("keys all cooling after failures refuse as keys_failing; one rate limited or one key at its limit, as before", arguments: StoreKind.allCases)
+    func failingKeysRefusal(kind: StoreKind) async throws {
+        let harness = try StoreHarness(kind)
+        let pool = StoreHarness.pool(keys: 3, limits: KeyLimits(requestsPerMinute: 2), gap: 0)
+        let (a, b, c) = (pool.keyIDs[0], pool.keyIDs[1], pool.keyIDs[2])
+        func lease(_ id: String, store: Int = 0) async throws -> Lease {
+            let others = Set(pool.keyIDs).subtracting([id])
+            return try #require(try await harness.stores[store].reserve(pool, estimatedTokens: 1, excluding: others).lease)
+        }
+        // No breaker counted: these cooldowns alone decide.
+        _ = try await harness.stores[0].fail(try await lease(a), pool: pool, failure: KeyFailure(cooldownMillis: 3_600_000, reason: "auth_rejected"))
+        _ = try await harness.stores[1].fail(try await lease(b), pool: pool, failure: KeyFailure(cooldownMillis: 20_000, reason: "server_error"))
+        // C is at its limit for the minute, not failing: a limit stands in the way.
+        let heldOnC = [try await lease(c), try await lease(c, store: 2)]
+        #expect(try await harness.stores[3].reserve(pool, estimatedTokens: 1) == .refused(retryAfterMillis: 20_000, reason: .coolingDown))
+        // C fails too (the upstream timed out): every key is failing, the earliest frees in 5 s.
+        _ = try await harness.stores[2].fail(heldOnC[0], pool: pool, failure: KeyFailure(cooldownMillis: 5_000, reason: "timeout"))
+        for store in 0..<3 {
+            #expect(try await harness.stores[store].reserve(pool, estimatedTokens: 1) == .refused(retryAfterMillis: 5_000, reason: .keysFailing))
+        }
+        // Keys excluded by the caller do not count: B and C failing is still every key left.
+        #expect(try await harness.store.reserve(pool, estimatedTokens: 1, excluding: [a]) == .refused(retryAfterMillis: 5_000, reason: .keysFailing))
+        // A rate limit on one of them makes it a limit again (429 for the client).
+        _ = try await harness.stores[4].fail(heldOnC[1], pool: pool, failure: KeyFailure(cooldownMillis: 30_000, reason: "rate_limited"))
+        #expect(try await harness.store.reserve(pool, estimatedTokens: 1) == .refused(retryAfterMillis: 20_000, reason: .coolingDown))
+        // Once B's cooldown ends it serves again.
+        harness.clock.advance(by: .seconds(20))
+        #expect(try await harness.store.reserve(pool, estimatedTokens: 1).lease?.keyID == b)
+    }
+
     @Test("the circuit breaker opens when every key is failing, for every replica; half-open; a success closes it", arguments: StoreKind.allCases)
     func circuitBreaker(kind: StoreKind) async throws {
         let harness = try StoreHarness(kind)
