@@ -78,6 +78,31 @@ struct ModelRouterTests {
         #expect(route("three/x").isEmpty)
     }
 
+    @Test func anEntrysNameInFrontBeatsGlobsButNotAnExactListing() {
+        let router = ModelRouter(config: GatewayConfig(
+            accessKeys: ["a"],
+            providers: [
+                Self.provider("openrouter", models: ["*/*", "*:free"]),
+                Self.provider("openai", models: ["gpt-*"]),
+                Self.provider("gemini", models: ["gemini-*"]),
+                Self.provider("router2", models: ["openai/gpt-4o-mini"], map: ["gemini/flash": "google/gemini-flash"]),
+            ]))
+        func route(_ model: String) -> [String] {
+            router.candidates(for: model).map { "\($0.provider.name):\($0.model)->\($0.upstreamModel)" }
+        }
+        #expect(route("gemini/gemini-1.5-pro") == ["gemini:gemini/gemini-1.5-pro->gemini-1.5-pro"])
+        #expect(route("openai/gpt-4o") == ["openai:openai/gpt-4o->gpt-4o"])
+        #expect(route("openrouter/openai/gpt-4o") == ["openrouter:openrouter/openai/gpt-4o->openai/gpt-4o"])
+        #expect(route("meta-llama/llama-3-70b") == ["openrouter:meta-llama/llama-3-70b->meta-llama/llama-3-70b"])
+        // Listed exactly somewhere: every entry serving the full name, in file order.
+        #expect(route("openai/gpt-4o-mini") == [
+            "openrouter:openai/gpt-4o-mini->openai/gpt-4o-mini", "router2:openai/gpt-4o-mini->openai/gpt-4o-mini",
+        ])
+        #expect(route("gemini/flash") == ["openrouter:gemini/flash->gemini/flash", "router2:gemini/flash->google/gemini-flash"])
+        // No entry is called `gpt-4o`: the name as it is, to every entry whose globs match it.
+        #expect(route("gpt-4o/x") == ["openrouter:gpt-4o/x->gpt-4o/x", "openai:gpt-4o/x->gpt-4o/x"])
+    }
+
     @Test func listedModels() {
         #expect(router.listedModels().map(\.id) == ["small", "big", "auto-model"])
     }

@@ -82,6 +82,25 @@ def test_model_routing(gateway, requested, upstream_model):
     assert_proxy_headers(raw.headers, "gpt-4o-mini" if requested == "auto-model" else requested)
 
 
+def test_an_entry_named_in_front_wins_over_a_catch_all_glob(start_gateway, upstream):
+    """An OpenRouter-like entry serving `*/*` listed first must not take `mock/gpt-4o`: naming
+    the entry sends `gpt-4o` to it. A name no entry is called still goes to the glob, whole."""
+    from gateway_fixtures import base_config
+
+    config = base_config(upstream.url, entry={"key": [PROVIDER_KEYS[0]]})
+    config["provider_keys"].insert(0, {
+        "provider": "router", "type": "openai", "base_url": f"{upstream.url}/v1",
+        "models": ["*/*"], "key": [PROVIDER_KEYS[1]]})
+    gateway = start_gateway(config)
+    client = gateway.openai()
+    raw = client.chat.completions.with_raw_response.create(model="mock/gpt-4o", messages=MESSAGES)
+    assert raw.parse().model == "gpt-4o"
+    assert (raw.headers["x-gateway-provider"], raw.headers["x-gateway-model"]) == ("mock", "mock/gpt-4o")
+    raw = client.chat.completions.with_raw_response.create(model="vendor/some-model", messages=MESSAGES)
+    assert raw.parse().model == "vendor/some-model"
+    assert (raw.headers["x-gateway-provider"], raw.headers["x-gateway-key-id"]) == ("router", KEY_IDS[1])
+
+
 def test_second_access_key_and_x_api_key(gateway, upstream):
     reply = gateway.openai(key=SECOND_ACCESS_KEY).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
     assert reply.choices[0].message.content == ANSWER

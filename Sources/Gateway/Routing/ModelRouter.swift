@@ -13,8 +13,10 @@ struct RouteCandidate: Sendable {
 /// Resolves a requested model to the ordered candidates that may serve it.
 ///
 /// - `auto-model`: each model of `auto-models` in order, each resolved as below.
-/// - `name/model` with `name` an entry's name (and no entry serving the full string): that entry,
-///   with `model` sent upstream.
+/// - `name/model` with `name` an entry's name: that entry, with `model` sent upstream, unless
+///   an entry lists the full string exactly (in `models` or `model_map`). Naming an entry beats
+///   globs: OpenRouter's default `*/*` would otherwise take `gemini/gemini-1.5-pro` and send
+///   that full string to OpenRouter.
 /// - any other name: every entry serving it, in config order, then its configured fallbacks.
 struct ModelRouter: Sendable {
     static let autoModel = "auto-model"
@@ -47,13 +49,18 @@ struct ModelRouter: Sendable {
 
     private func direct(_ model: String) -> [RouteCandidate] {
         let serving = config.providers.filter { $0.serves(model: model) }
-        if !serving.isEmpty {
-            return serving.map { candidate($0, model: model, upstream: $0.upstreamModel(for: model)) }
+        if !serving.contains(where: { $0.servesExactly(model: model) }), let (provider, rest) = pinned(model) {
+            return [candidate(provider, model: model, upstream: provider.upstreamModel(for: rest))]
         }
-        guard let slash = model.firstIndex(of: "/") else { return [] }
+        return serving.map { candidate($0, model: model, upstream: $0.upstreamModel(for: model)) }
+    }
+
+    /// The entry a `name/model` request names, and the model after the prefix.
+    private func pinned(_ model: String) -> (ProviderConfig, String)? {
+        guard let slash = model.firstIndex(of: "/") else { return nil }
         let name = String(model[..<slash]), rest = String(model[model.index(after: slash)...])
-        guard !rest.isEmpty, let provider = config.provider(named: name) else { return [] }
-        return [candidate(provider, model: model, upstream: provider.upstreamModel(for: rest))]
+        guard !rest.isEmpty, let provider = config.provider(named: name) else { return nil }
+        return (provider, rest)
     }
 
     private func candidate(_ provider: ProviderConfig, model: String, upstream: String) -> RouteCandidate {

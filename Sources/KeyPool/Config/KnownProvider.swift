@@ -1,8 +1,9 @@
 /// Defaults for providers that a config entry may name without `type` or `base_url`.
 ///
 /// `models` is what an entry serves when it gives no `models` of its own. The lists are globs
-/// (`*` matches any run of characters, `/` included) chosen so that two known providers never
-/// claim the same name by default: routing an `auto-models` name must not depend on file order.
+/// (`*` matches any run of characters, `/` included) that follow each provider's naming. They
+/// can overlap (`gpt-3.5-turbo:free` matches openai's `gpt-*` and openrouter's `*:free`); a name
+/// several entries serve is tried on each in file order (docs/configuration.md says so).
 public struct KnownProvider: Sendable, Equatable {
     public let name: String
     public let type: ProviderType
