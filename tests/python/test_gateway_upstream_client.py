@@ -297,8 +297,13 @@ def test_a_slow_stream_reader_slows_the_reads_from_the_provider(start_gateway):
                 samples.append(upstream.sent)
             assert samples[-1] == samples[-3], samples
             assert samples[-1] < 48 * 1024 * 1024, samples
+            # Still held a second later. A gateway starved of CPU (a loaded CI machine) can
+            # stall long enough to look held and then fill the buffers on the way a little
+            # more (1.4 MB seen once, with a compiler running): a few MB of slack, against the
+            # tens of MB a second an unbounded reader takes.
             time.sleep(1)
-            assert upstream.sent == samples[-1]
+            assert upstream.sent - samples[-1] < 4 * 1024 * 1024, (samples, upstream.sent)
+            assert upstream.sent < 48 * 1024 * 1024
         assert gateway.get("/health").status_code == 200
     finally:
         upstream.listener.close()
