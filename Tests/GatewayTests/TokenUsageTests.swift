@@ -1,3 +1,4 @@
+import KeyPool
 import Testing
 
 @testable import Gateway
@@ -21,6 +22,13 @@ struct TokenUsageTests {
 
     @Test func aMissingTotalIsTheSum() {
         #expect(of(#"{"usage":{"prompt_tokens":2,"completion_tokens":3}}"#).usage == TokenUsage(promptTokens: 2, completionTokens: 3, totalTokens: 5))
+    }
+
+    @Test func hugeCountsAreBoundedNotATrap() {
+        // prompt + completion near Int.max once trapped: the process down with every request.
+        let usage = of(#"{"usage":{"prompt_tokens":9223372036854775807,"completion_tokens":1}}"#).usage
+        let cap = TokenCount.maxPerRequest
+        #expect(usage == TokenUsage(promptTokens: cap, completionTokens: 1, totalTokens: cap))
     }
 
     @Test func aUsageOnlyChunkHasNoChoices() {

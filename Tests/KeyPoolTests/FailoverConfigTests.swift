@@ -37,15 +37,15 @@ struct FailoverConfigTests {
         let problems = configProblems(config("""
             {"max_attempts": 0, "rate_limit_cooldown_seconds": -1, "error_cooldown_seconds": "5",
              "auth_disable_seconds": 0, "max_cooldown_seconds": null, "circuit_breaker_seconds": -0.5,
-             "circuit_breaker_window_seconds": 0}
+             "circuit_breaker_window_seconds": 1e10}
             """))
         #expect(problems == [
             "failover.max_attempts must be a positive integer",
-            "failover.rate_limit_cooldown_seconds must be a positive number of seconds",
-            "failover.error_cooldown_seconds must be a positive number of seconds",
-            "failover.auth_disable_seconds must be a positive number of seconds",
-            "failover.circuit_breaker_seconds must be a non-negative number of seconds",
-            "failover.circuit_breaker_window_seconds must be a positive number of seconds",
+            "failover.rate_limit_cooldown_seconds must be a positive number of seconds, at most 31536000 (a year)",
+            "failover.error_cooldown_seconds must be a positive number of seconds, at most 31536000 (a year)",
+            "failover.auth_disable_seconds must be a positive number of seconds, at most 31536000 (a year)",
+            "failover.circuit_breaker_seconds must be a non-negative number of seconds, at most 31536000 (a year)",
+            "failover.circuit_breaker_window_seconds must be a positive number of seconds, at most 31536000 (a year)",
         ])
         #expect(configProblems(config("[]")) == ["failover must be an object"])
     }

@@ -13,7 +13,7 @@ import openai
 import pytest
 
 from gateway_fixtures import KEY_IDS, PROVIDER_KEYS, assert_no_secrets, base_config
-from helpers import REPLY, TOOL_REPLY, compact, tokens
+from helpers import REPLY, TOOL_REPLY, compact, key_id, tokens
 
 QUESTION = "What is the capital of France?"
 MESSAGES = [{"role": "user", "content": QUESTION}]
@@ -131,6 +131,25 @@ def test_provider_error_in_openai_shape(native, upstream):
     assert set(error) == {"message", "type", "param", "code"}
     assert error["message"]
     assert PROVIDER_KEYS[0] not in json.dumps(error)
+
+
+def test_a_gemini_key_refused_with_400_api_key_invalid_is_disabled_and_failed_over(start_gateway, upstream):
+    """Gemini answers a wrong or expired key with 400 INVALID_ARGUMENT / API_KEY_INVALID, not a
+    401: the gateway disables that key and serves from the next, instead of relaying a 400 that
+    blames the client (and keeping the dead key, never charged, as the least used)."""
+    bad = "sk-mock-expired-0001"
+    gateway = start_gateway(base_config(upstream.url, model_usage_gap_percentage=0, **{"auto-models": []}, entry={
+        "provider": "native", "type": "gemini", "base_url": upstream.url, "models": [MODELS["gemini"]],
+        "model_map": {}, "key": [bad, PROVIDER_KEYS[0]]}))
+    client = gateway.openai()
+    for attempts in ("2", "1"):
+        raw = client.chat.completions.with_raw_response.create(model=MODELS["gemini"], messages=MESSAGES)
+        assert raw.parse().choices[0].message.content == ANSWER
+        assert (raw.headers["x-gateway-attempts"], raw.headers["x-gateway-key-id"]) == (attempts, KEY_IDS[0])
+    disabled = gateway.usage()["details"]["native"]["keys"][key_id(bad)]
+    assert (disabled["status"], disabled["cooldown_reason"], disabled["requests"]) == ("disabled", "auth_rejected", 0)
+    assert upstream.key_stats(bad)["statuses"] == {"400": 1}
+    assert_no_secrets(raw.http_response, gateway)
 
 
 @pytest.mark.parametrize("kind", ["gemini", "anthropic"])

@@ -107,6 +107,7 @@ def test_runtime_limits_through_config_patch(mock):
 
 
 def test_unknown_and_missing_keys_get_401_in_each_shape(strict):
+    """Gemini's unknown key is the exception, as the real API: 400 API_KEY_INVALID."""
     with pytest.raises(openai.AuthenticationError) as error:
         openai_client(strict, "sk-unknown").chat.completions.create(model="m", messages=MESSAGES)
     assert error.value.body["code"] == "invalid_api_key"
@@ -125,7 +126,10 @@ def test_unknown_and_missing_keys_get_401_in_each_shape(strict):
     gemini = genai.Client(api_key="sk-unknown", http_options=types.HttpOptions(base_url=strict.url))
     with pytest.raises(errors.ClientError) as gerror:
         gemini.models.generate_content(model="gemini-2.0-flash", contents="x")
-    assert gerror.value.code == 401 and gerror.value.status == "UNAUTHENTICATED"
+    assert gerror.value.code == 400 and gerror.value.status == "INVALID_ARGUMENT"
+    assert gerror.value.details["error"]["details"] == [{
+        "@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID", "domain": "googleapis.com",
+        "metadata": {"service": "generativelanguage.googleapis.com"}}]
 
     missing = httpx.post(f"{strict.url}/v1/chat/completions", json={"model": "m", "messages": MESSAGES})
     assert missing.status_code == 401
@@ -134,8 +138,8 @@ def test_unknown_and_missing_keys_get_401_in_each_shape(strict):
     known = openai_client(strict, "sk-known").chat.completions.create(model="m", messages=MESSAGES)
     assert known.choices[0].message.content == "Mock reply to: ping"
     stats = strict.stats()
-    assert stats["by_key"]["sk-unknown"]["statuses"] == {"401": 3}
-    assert stats["statuses"] == {"401": 4, "200": 1}
+    assert stats["by_key"]["sk-unknown"]["statuses"] == {"401": 2, "400": 1}
+    assert stats["statuses"] == {"401": 3, "400": 1, "200": 1}
     assert stats["requests"] == 5
 
 

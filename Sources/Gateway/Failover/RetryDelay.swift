@@ -15,8 +15,8 @@ import NIOHTTP1
 /// 5. A Gemini error body's `RetryInfo`: `"retryDelay": "37s"`.
 enum RetryDelay {
     static func millis(headers: HTTPHeaders, body: ByteBuffer?, now: Date = Date()) -> Int64? {
-        if let value = headers.first(name: "retry-after-ms"), let ms = Double(value.trimmed), ms >= 0, ms.isFinite {
-            return Int64(ms)
+        if let value = headers.first(name: "retry-after-ms"), let ms = Double(value.trimmed).flatMap(millis) {
+            return ms
         }
         if let value = headers.first(name: "retry-after"), let ms = retryAfter(value.trimmed, now: now) {
             return ms
@@ -24,23 +24,34 @@ enum RetryDelay {
         if let ms = limitResets(headers, now: now) { return ms }
         if let value = headers.first(name: "x-ratelimit-reset"), let number = Double(value.trimmed), number >= 0, number.isFinite {
             let nowMillis = now.timeIntervalSince1970 * 1000
-            if number > 1e12 { return Int64(max(0, number - nowMillis)) }  // epoch ms
-            if number > 1e9 { return Int64(max(0, number * 1000 - nowMillis)) }  // epoch s
-            return Int64(number * 1000)
+            if number > 1e12 { return millis(max(0, number - nowMillis)) }  // epoch ms
+            if number > 1e9 { return millis(max(0, number * 1000 - nowMillis)) }  // epoch s
+            return millis(number * 1000)
         }
         if let body, let ms = geminiRetryDelay(body) { return ms }
         return nil
     }
 
+    /// The longest delay read: a year. Callers cap it further (`failover.max_cooldown_seconds`);
+    /// this bound only keeps the conversion to `Int64` from trapping on a header such as
+    /// `retry-after-ms: 1e30`, which would take the process down with every request in it.
+    static let maxMillis: Double = 365 * 86_400_000
+
+    /// `ms` as a delay: nil when negative or not a number, at most `maxMillis`.
+    static func millis(_ ms: Double) -> Int64? {
+        guard ms >= 0, ms.isFinite else { return nil }
+        return Int64(min(ms, maxMillis))
+    }
+
     /// `Retry-After`: delay-seconds (decimals tolerated) or an HTTP date.
     static func retryAfter(_ value: String, now: Date) -> Int64? {
-        if let seconds = Double(value), seconds >= 0, seconds.isFinite { return Int64(seconds * 1000) }
+        if let seconds = Double(value), seconds >= 0, seconds.isFinite { return millis(seconds * 1000) }
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "GMT")
         formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
         guard let date = formatter.date(from: value) else { return nil }
-        return Int64(max(0, date.timeIntervalSince(now)) * 1000)
+        return millis(max(0, date.timeIntervalSince(now)) * 1000)
     }
 
     private static let openAILimits = ["requests", "tokens"]
@@ -94,14 +105,14 @@ enum RetryDelay {
             guard let value = Double(number), !sawUnit else { return nil }
             total += value * 1000
         }
-        return total.isFinite && (sawUnit || !text.isEmpty) ? Int64(total) : nil
+        return sawUnit || !text.isEmpty ? millis(total) : nil
     }
 
     private static func timestamp(_ text: String, now: Date) -> Int64? {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         guard let date = formatter.date(from: text) ?? ISO8601DateFormatter().date(from: text) else { return nil }
-        return Int64(max(0, date.timeIntervalSince(now)) * 1000)
+        return millis(max(0, date.timeIntervalSince(now)) * 1000)
     }
 
     /// Gemini's `RetryInfo` detail in a 429 body: `"retryDelay": "37s"` (or `"0.5s"`).

@@ -1,3 +1,4 @@
+import Foundation
 import HTTPTypes
 import KeyPool
 import NIOCore
@@ -35,11 +36,34 @@ struct UpstreamFailure: Sendable {
         switch status {
         case 429: kind = .rateLimited
         case 401, 402, 403: kind = .keyRejected
+        case 400 where body.map(rejectsTheKey) ?? false: kind = .keyRejected
         case 408, 500...599: kind = .serverError
         default: return nil
         }
         let delay = kind == .keyRejected ? nil : RetryDelay.millis(headers: headers, body: body)
         return UpstreamFailure(kind: kind, provider: provider, keyID: keyID, status: status, retryAfterMillis: delay)
+    }
+
+    /// Whether a 400 answer is Google's way of refusing the key: an `ErrorInfo` detail with
+    /// `"reason": "API_KEY_INVALID"`, which Gemini (and its OpenAI-compatible endpoint) gives for
+    /// a wrong, expired or deleted key. Relayed as the client's error it would blame the client,
+    /// and the key, refunded and never charged, would stay the least used and take most of the
+    /// traffic. Read as JSON, as a member of an object: an error message quoting the client's
+    /// request holds that text inside a string, so a client cannot get a key disabled with it.
+    static func rejectsTheKey(_ body: ByteBuffer) -> Bool {
+        guard body.readableBytes > 0,
+            let json = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView), options: [])
+        else { return false }
+        func search(_ value: Any, depth: Int) -> Bool {
+            guard depth < 8 else { return false }
+            if let object = value as? [String: Any] {
+                if object["reason"] as? String == "API_KEY_INVALID" { return true }
+                return object.values.contains { search($0, depth: depth + 1) }
+            }
+            if let array = value as? [Any] { return array.contains { search($0, depth: depth + 1) } }
+            return false
+        }
+        return search(json, depth: 0)
     }
 
     /// The failure for an upstream that could not be reached or did not answer in time.

@@ -1,4 +1,5 @@
 import Foundation
+import KeyPool
 import NIOCore
 
 /// An OpenAI `usage` object: what settle corrects the reservation to.
@@ -11,17 +12,20 @@ struct TokenUsage: Decodable, Sendable, Equatable {
         case promptTokens = "prompt_tokens", completionTokens = "completion_tokens", totalTokens = "total_tokens"
     }
 
+    /// The counts within `TokenCount`'s bounds: they come from the upstream, and a sum of two
+    /// near `Int.max` would trap (and take the process down with every request in it).
     init(promptTokens: Int, completionTokens: Int, totalTokens: Int? = nil) {
-        self.promptTokens = promptTokens
-        self.completionTokens = completionTokens
-        self.totalTokens = totalTokens ?? promptTokens + completionTokens
+        self.promptTokens = TokenCount.clamped(promptTokens)
+        self.completionTokens = TokenCount.clamped(completionTokens)
+        self.totalTokens = TokenCount.clamped(totalTokens ?? TokenCount.sum(promptTokens, completionTokens))
     }
 
     init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        promptTokens = try container.decodeIfPresent(Int.self, forKey: .promptTokens) ?? 0
-        completionTokens = try container.decodeIfPresent(Int.self, forKey: .completionTokens) ?? 0
-        totalTokens = try container.decodeIfPresent(Int.self, forKey: .totalTokens) ?? promptTokens + completionTokens
+        self.init(
+            promptTokens: try container.decodeIfPresent(Int.self, forKey: .promptTokens) ?? 0,
+            completionTokens: try container.decodeIfPresent(Int.self, forKey: .completionTokens) ?? 0,
+            totalTokens: try container.decodeIfPresent(Int.self, forKey: .totalTokens))
     }
 
     /// The `usage` of a chat completion (or chunk) body; nil when absent, null or malformed.

@@ -15,10 +15,11 @@ extension ConfigParser {
         }
         func seconds(_ field: String, allowZero: Bool = false) -> Double? {
             guard let value = members[field], !value.isNull else { return nil }
-            if let number = value.numberValue, number.isFinite, allowZero ? number >= 0 : number > 0 {
+            // At most a year: these become milliseconds in an Int64 (a trap from 9.2e15 s).
+            if let number = value.numberValue, number <= 31_536_000, allowZero ? number >= 0 : number > 0 {
                 return number
             }
-            problem("failover.\(field) must be a \(allowZero ? "non-negative" : "positive") number of seconds")
+            problem("failover.\(field) must be a \(allowZero ? "non-negative" : "positive") number of seconds, at most 31536000 (a year)")
             return nil
         }
         if let value = seconds("rate_limit_cooldown_seconds") { failover.rateLimitCooldownSeconds = value }

@@ -21,10 +21,11 @@ extension ConfigParser {
             server.maxBodyBytes = bytes
         }
         if let value = members["upstream_timeout_seconds"], !value.isNull {
-            if let seconds = value.numberValue, seconds > 0, seconds.isFinite {
+            // At most a day: the timeout becomes nanoseconds in an Int64 (a trap from 9.2e9 s).
+            if let seconds = value.numberValue, seconds > 0, seconds <= 86_400 {
                 server.upstreamTimeoutSeconds = seconds
             } else {
-                problem("server.upstream_timeout_seconds must be a positive number")
+                problem("server.upstream_timeout_seconds must be a positive number of at most 86400 (a day)")
             }
         }
         if let value = members["shutdown_drain_seconds"], !value.isNull {

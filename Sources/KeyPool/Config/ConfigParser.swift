@@ -58,11 +58,21 @@ struct ConfigParser {
         return expanded
     }
 
-    /// An integer above zero (`15` or `15.0`; not `1.5`, `"15"` or `true`).
+    /// The largest integer a field takes. Limits and sizes are multiplied and added at run time
+    /// (a day's capacity is the limit times the keys) and travel to Redis as doubles, exact only
+    /// below 2^53: a bound here keeps an edit such as `max_request_day: 9223372036854775807`
+    /// from trapping every replica that reloads it.
+    static let maxInteger = 1_000_000_000_000
+
+    /// An integer above zero (`15` or `15.0`; not `1.5`, `"15"` or `true`), at most `maxInteger`.
     mutating func positiveInteger(_ value: ConfigValue?, at path: String) -> Int? {
         guard let value, !value.isNull else { return nil }
         guard let int = value.integerValue, int > 0 else {
             problem("\(path) must be a positive integer")
+            return nil
+        }
+        guard int <= Self.maxInteger else {
+            problem("\(path) must be at most \(Self.maxInteger)")
             return nil
         }
         return int

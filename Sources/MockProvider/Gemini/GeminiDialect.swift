@@ -27,8 +27,20 @@ struct GeminiDialect: ProviderDialect {
         var body: [String: JSONValue] = ["code": .int(error.status), "message": .string(error.message), "status": .string(status)]
         if let retryAfter = error.retryAfter {
             body["details"] = [["@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": .string("\(retryAfter)s")]]
+        } else if let reason = error.reason {
+            body["details"] = [[
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": .string(reason),
+                "domain": "googleapis.com", "metadata": ["service": "generativelanguage.googleapis.com"],
+            ]]
         }
         return ["error": .object(body)]
+    }
+
+    /// As the real API answers a wrong, expired or deleted key: 400 `INVALID_ARGUMENT` with an
+    /// `ErrorInfo` detail whose reason is `API_KEY_INVALID` (not a 401).
+    func invalidKey() -> ProviderError {
+        ProviderError(
+            status: 400, message: "API key not valid. Please pass a valid API key. (mock-provider)", reason: "API_KEY_INVALID")
     }
 
     func addLimitHeaders(_ limits: LimitStatus, to headers: inout HTTPFields) {}

@@ -14,8 +14,14 @@ protocol ProviderDialect: Sendable {
     func errorBody(_ error: ProviderError) -> JSONValue
     /// Rate-limit headers to send with any answer to a limited key.
     func addLimitHeaders(_ limits: LimitStatus, to headers: inout HTTPFields)
+    /// The refusal of a key the mock does not accept (a missing key is always a 401).
+    func invalidKey() -> ProviderError
 }
 
 extension ProviderDialect {
     func precheck(_ request: Request) -> ProviderError? { nil }
+
+    func invalidKey() -> ProviderError {
+        ProviderError(status: 401, message: "Invalid API key (mock-provider).")
+    }
 }

@@ -4,6 +4,8 @@ struct ProviderError: Error, Sendable {
     var message: String
     var retryAfter: Int?
     var limits: LimitStatus?
+    /// Google's `ErrorInfo` reason (`API_KEY_INVALID`), for the dialect that sends one.
+    var reason: String? = nil
 
     static func badRequest(_ message: String) -> ProviderError {
         ProviderError(status: 400, message: message)

@@ -45,8 +45,8 @@ struct Simulator: Sendable {
             return refuse(problem, dialect: dialect, key: key, record: record)
         }
         guard let key, config.accepts(key) else {
-            let message = key == nil ? "Missing API key (mock-provider)." : "Invalid API key (mock-provider)."
-            return refuse(ProviderError(status: 401, message: message), dialect: dialect, key: key, record: record)
+            let error = key == nil ? ProviderError(status: 401, message: "Missing API key (mock-provider).") : dialect.invalidKey()
+            return refuse(error, dialect: dialect, key: key, record: record)
         }
         if let status = injectedStatus(faults, key: key) {
             let retryAfter = faults.retryAfter ?? ([429, 503, 529].contains(status) ? 1 : nil)

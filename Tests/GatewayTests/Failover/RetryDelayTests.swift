@@ -26,6 +26,17 @@ struct RetryDelayTests {
         #expect(delay([("Retry-After", "Sun, 22 Nov 2026 11:00:00 GMT")]) == 0)  // already past
     }
 
+    @Test func absurdDelaysAreCappedNotATrap() {
+        // Each of these once reached `Int64(Double)` out of range: a trap, the whole process down.
+        let year = Int64(RetryDelay.maxMillis)
+        #expect(delay([("retry-after-ms", "1e30")]) == year)
+        #expect(delay([("retry-after", "99999999999999999999")]) == year)
+        #expect(delay([("x-ratelimit-reset", "1e300")]) == year)
+        #expect(delay([("x-ratelimit-reset-requests", "99999999999999999999s")]) == year)
+        #expect(delay([], body: #"{"error":{"details":[{"retryDelay":"100000000000000000000000s"}]}}"#) == year)
+        #expect(delay([("retry-after-ms", "inf")]) == nil)
+    }
+
     @Test func garbageIsIgnored() {
         #expect(delay([("Retry-After", "soon")]) == nil)
         #expect(delay([("retry-after-ms", "-5")]) == nil)

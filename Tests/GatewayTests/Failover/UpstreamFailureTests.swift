@@ -22,6 +22,26 @@ struct UpstreamFailureTests {
         #expect(classify(status) == nil)
     }
 
+    @Test func googlesInvalidKey400DisablesTheKey() throws {
+        func classify400(_ body: String) -> UpstreamFailure? {
+            UpstreamFailure.classify(status: 400, headers: [:], body: ByteBuffer(string: body), provider: "p", keyID: "k")
+        }
+        // Gemini's native answer, and its OpenAI-compatible endpoint's (an array).
+        let native = #"""
+            {"error": {"code": 400, "message": "API key not valid. Please pass a valid API key.", "status": "INVALID_ARGUMENT",
+              "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID",
+                           "domain": "googleapis.com", "metadata": {"service": "generativelanguage.googleapis.com"}}]}}
+            """#
+        let failure = try #require(classify400(native))
+        #expect(failure.kind == .keyRejected)
+        #expect(failure.keyFailure(policy) == KeyFailure(cooldownMillis: 3_600_000, reason: "auth_rejected"))
+        #expect(classify400(#"[{"error": {"code": 400, "details": [{"reason": "API_KEY_INVALID"}]}}]"#)?.kind == .keyRejected)
+        // The same words inside a message (a client's text quoted back) are the client's error.
+        #expect(classify400(#"{"error": {"message": "bad value \"reason\": \"API_KEY_INVALID\"", "details": []}}"#) == nil)
+        #expect(classify400(#"{"error": {"status": "INVALID_ARGUMENT", "details": [{"reason": "FIELD_INVALID"}]}}"#) == nil)
+        #expect(classify400("not json") == nil)
+    }
+
     @Test func rateLimitUsesTheUpstreamsDelayCapped() throws {
         let asked = try #require(classify(429, [("retry-after", "30")]))
         #expect(asked.kind == .rateLimited)

@@ -1,3 +1,5 @@
+import KeyPool
+
 /// A Messages API answer (`type: "message"`), the parts the translation reads.
 struct AnthropicResponse: Decodable {
     var id: String
@@ -63,7 +65,8 @@ struct AnthropicUsage: Decodable {
     }
 
     var promptTokens: Int {
-        (inputTokens ?? 0) + (cacheCreationInputTokens ?? 0) + (cacheReadInputTokens ?? 0)
+        // Upstream numbers: summed within bounds, never with a trapping `+`.
+        TokenCount.sum(TokenCount.sum(inputTokens ?? 0, cacheCreationInputTokens ?? 0), cacheReadInputTokens ?? 0)
     }
 
     var tokenUsage: TokenUsage {

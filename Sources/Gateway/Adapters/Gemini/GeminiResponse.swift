@@ -1,3 +1,5 @@
+import KeyPool
+
 /// A `GenerateContentResponse`: a whole answer, or one event of an `alt=sse` stream.
 struct GeminiResponse: Decodable {
     struct Candidate: Decodable {
@@ -37,8 +39,8 @@ struct GeminiResponse: Decodable {
         /// total already includes them).
         var tokenUsage: TokenUsage {
             let prompt = promptTokenCount ?? 0
-            let completion = (candidatesTokenCount ?? 0) + (thoughtsTokenCount ?? 0)
-            return TokenUsage(promptTokens: prompt, completionTokens: completion, totalTokens: totalTokenCount ?? prompt + completion)
+            let completion = TokenCount.sum(candidatesTokenCount ?? 0, thoughtsTokenCount ?? 0)
+            return TokenUsage(promptTokens: prompt, completionTokens: completion, totalTokens: totalTokenCount)
         }
     }
 
