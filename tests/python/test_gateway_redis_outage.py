@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from gateway_fixtures import RedisServer, assert_no_secrets, base_config
 
 BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
@@ -53,6 +55,35 @@ def test_fail_closed_answers_503_and_is_not_ready_until_redis_returns(start_gate
         assert _wait(lambda: gateway.get("/ready", key=None).status_code == 200)
         assert gateway.chat(BODY).status_code == 200
         assert gateway.usage()["overview"]["mock"]["total_requests"] == 1
+    finally:
+        redis.stop()
+
+
+@pytest.mark.parametrize("mode", ["fail_closed", "fail_open"])
+def test_a_redis_that_refuses_writes_is_an_outage_not_a_500(start_gateway, echo_upstream, mode):
+    """After a failover the old primary, now a replica, answers every script with READONLY
+    (and a restarting one with LOADING): connected, but not serving. That is an outage under
+    redis_failure_mode like a lost connection (503 store_unavailable, or served from the
+    replica's own windows), never a 500 internal_error."""
+    redis = RedisServer()
+    try:
+        gateway = start_gateway(base_config(echo_upstream.url, redis=redis.url, server={"redis_failure_mode": mode}))
+        assert gateway.chat(BODY).status_code == 200
+        redis.command("REPLICAOF", "127.0.0.1", "1")  # a replica of nothing: read-only
+        response = gateway.chat(BODY)
+        if mode == "fail_closed":
+            assert response.status_code == 503, response.text
+            error = response.json()["error"]
+            assert (error["type"], error["code"]) == ("service_unavailable", "store_unavailable")
+            assert len(echo_upstream.requests) == 1
+        else:
+            assert response.status_code == 200, response.text
+            assert len(echo_upstream.requests) == 2
+        assert_no_secrets(response, gateway)
+        redis.command("REPLICAOF", "NO", "ONE")
+        assert gateway.chat(BODY).status_code == 200
+        # Only the requests Redis itself counted (the fail_open one went to the replica's memory).
+        assert gateway.usage()["overview"]["mock"]["total_requests"] == 2
     finally:
         redis.stop()
 

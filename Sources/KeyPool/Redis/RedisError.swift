@@ -8,6 +8,7 @@ public struct RedisError: Error, Sendable, CustomStringConvertible, Equatable {
             case timeout = "Redis command timed out"
             case authentication = "Redis authentication failed"
             case server = "Redis error reply"
+            case notServing = "Redis is not serving commands"
             case closed = "Redis client closed"
             case encoding = "Redis command could not be encoded"
         }
@@ -26,6 +27,11 @@ public struct RedisError: Error, Sendable, CustomStringConvertible, Equatable {
         public static let authentication = Code(.authentication)
         /// The server answered with an error reply.
         public static let server = Code(.server)
+        /// The server refused the command for its own state, not the command's: still loading
+        /// its data (`LOADING`), a read-only replica after a failover (`READONLY`), out of
+        /// memory (`OOM`), unable to persist (`MISCONF`), a script running too long (`BUSY`),
+        /// and the like. An outage for the caller, as much as a lost connection.
+        public static let notServing = Code(.notServing)
         /// The client was shut down.
         public static let closed = Code(.closed)
         /// hiredis could not format the command.
@@ -46,7 +52,20 @@ public struct RedisError: Error, Sendable, CustomStringConvertible, Equatable {
     /// True when the error is about reaching Redis rather than about the command.
     public var isConnectionError: Bool {
         code == .unavailable || code == .connectionLost || code == .timeout || code == .closed
-            || code == .authentication
+            || code == .authentication || code == .notServing
+    }
+
+    /// Error-reply prefixes that say the server cannot serve now, whatever the command
+    /// (`NOAUTH`: a password set on a running server; the rest as listed at `notServing`).
+    static let notServingPrefixes = [
+        "LOADING", "READONLY", "MASTERDOWN", "BUSY", "TRYAGAIN", "CLUSTERDOWN", "MISCONF", "OOM",
+        "NOREPLICAS", "NOAUTH",
+    ]
+
+    /// The error for a server's error reply: `notServing` for the prefixes above, else `server`.
+    static func reply(_ message: String) -> RedisError {
+        let prefix = message.prefix { $0 != " " }
+        return RedisError(notServingPrefixes.contains(String(prefix)) ? .notServing : .server, message)
     }
 
     public var description: String { "\(code): \(message)" }

@@ -37,7 +37,7 @@ extension RedisReply {
 
     /// Returns the reply, or throws the server's error reply as a `RedisError`.
     public func checked() throws(RedisError) -> RedisReply {
-        if case .error(let message) = self { throw RedisError(.server, message) }
+        if case .error(let message) = self { throw RedisError.reply(message) }
         return self
     }
 }
