@@ -49,6 +49,16 @@ struct StreamRelayTests {
         #expect(relay.usage?.totalTokens == 2)
     }
 
+    @Test func completeOnlyWithDoneOrAFinishReason() {
+        #expect(!relay(Self.role + Self.text, wantsUsage: false, size: 7).1.isComplete)
+        #expect(relay(Self.role + Self.text + Self.done, wantsUsage: false, size: 7).1.isComplete)
+        let finish = #"data: {"choices":[{"delta":{},"index":0,"finish_reason" : "length"}]}"# + "\n\n"
+        #expect(relay(Self.role + finish, wantsUsage: false, size: 3).1.isComplete)
+        // `null` is no finish, and the words inside content are not the member.
+        let null = #"data: {"choices":[{"delta":{"content":"\"finish_reason\":\"stop\""},"index":0,"finish_reason":null}]}"# + "\n\n"
+        #expect(!relay(Self.role + null, wantsUsage: false, size: 64).1.isComplete)
+    }
+
     @Test func crlfEventsAndPartialTail() {
         let stream = "data: {\"choices\":[]}\r\n\r\n: keep-alive\r\n\r\ndata: {\"cho"
         let (out, relay) = relay(stream, wantsUsage: false, size: 3)

@@ -31,10 +31,15 @@ MODELS = {"gemini": "gemini-mock-flash", "anthropic": "claude-mock-haiku"}
 def native(request, start_gateway, upstream):
     """A gateway whose only entry is of the parametrized type, in front of mock-provider."""
     kind = request.param
-    config = base_config(upstream.url, entry={"provider": "native", "type": kind, "base_url": upstream.url,
-                                              "models": [MODELS[kind]], "model_map": {}})
+    return kind, start_gateway(native_config(upstream.url, kind))
+
+
+def native_config(url: str, kind: str) -> dict:
+    """The suite's config with its one entry of type `kind` in front of `url`."""
+    config = base_config(url, entry={"provider": "native", "type": kind, "base_url": url,
+                                     "models": [MODELS[kind]], "model_map": {}})
     config["auto-models"] = [MODELS[kind]]
-    return kind, start_gateway(config)
+    return config
 
 
 def window_tokens(gateway) -> int:
@@ -154,10 +159,7 @@ def test_a_gemini_key_refused_with_400_api_key_invalid_is_disabled_and_failed_ov
 
 @pytest.mark.parametrize("kind", ["gemini", "anthropic"])
 def test_unsupported_member_is_a_400_and_nothing_is_sent(start_gateway, echo_upstream, kind):
-    config = base_config(echo_upstream.url, entry={"provider": "native", "type": kind, "base_url": echo_upstream.url,
-                                                   "models": [MODELS[kind]], "model_map": {}})
-    config["auto-models"] = [MODELS[kind]]
-    gateway = start_gateway(config)
+    gateway = start_gateway(native_config(echo_upstream.url, kind))
     with pytest.raises(openai.BadRequestError) as raised:
         gateway.openai().chat.completions.create(model=MODELS[kind], messages=MESSAGES, logprobs=True)
     error = raised.value.body
@@ -168,16 +170,45 @@ def test_unsupported_member_is_a_400_and_nothing_is_sent(start_gateway, echo_ups
     assert (key["requests"], key["rate_limit_windows"]["tokens_day"]) == (0, 0)
 
 
-def test_cut_stream_raises_in_the_sdk_and_counts_once(native, upstream):
-    kind, gateway = native
-    upstream.patch_config({"faults": {"cut_after_chunks": 3}})
+def interrupted_stream_text(gateway, kind: str) -> str:
+    """Streams through the openai SDK, which must raise `stream_interrupted`; the text it got."""
     received = []
     with pytest.raises(openai.APIError) as raised:
         for chunk in gateway.openai().chat.completions.create(model=MODELS[kind], messages=MESSAGES, stream=True):
             if chunk.choices:
                 received.append(chunk.choices[0].delta.content or "")
     assert raised.value.body["code"] == "stream_interrupted"
-    assert ANSWER.startswith("".join(received))
+    return "".join(received)
+
+
+def test_cut_stream_raises_in_the_sdk_and_counts_once(native, upstream):
+    kind, gateway = native
+    upstream.patch_config({"faults": {"cut_after_chunks": 3}})
+    received = interrupted_stream_text(gateway, kind)
+    assert ANSWER.startswith(received)
     assert upstream.stats()["requests"] == 1
     usage = gateway.wait_usage(lambda u: u["details"]["native"]["keys"][KEY_IDS[0]]["requests"] == 1)
     assert usage["details"]["native"]["keys"][KEY_IDS[0]]["requests"] == 1
+
+
+CLEAN_CUT = {
+    # message_start and one text delta; no message_delta (stop reason) nor message_stop.
+    "anthropic": (
+        'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant",'
+        '"content":[],"model":"claude-mock-haiku","usage":{"input_tokens":5,"output_tokens":1}}}\n\n'
+        'event: content_block_start\ndata: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}\n\n'
+        'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hel"}}\n\n'),
+    # One candidate's text without its finishReason.
+    "gemini": 'data: {"candidates":[{"content":{"parts":[{"text":"Hel"}],"role":"model"},"index":0}]}\r\n\r\n',
+}
+
+
+@pytest.mark.parametrize("kind", ["gemini", "anthropic"])
+def test_a_native_stream_ending_cleanly_before_its_stop_is_interrupted(start_gateway, echo_upstream, kind):
+    """A Messages stream without its stop, or a Gemini stream without its finish reason, that
+    ends cleanly was cut on the way: the SDK raises stream_interrupted; the gateway does not
+    add the `[DONE]` that would pass it off as whole."""
+    gateway = start_gateway(native_config(echo_upstream.url, kind))
+    echo_upstream.responder = lambda record: (200, {"Content-Type": "text/event-stream"}, CLEAN_CUT[kind].encode())
+    received = interrupted_stream_text(gateway, kind)
+    assert received == "Hel"

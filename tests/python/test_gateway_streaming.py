@@ -143,6 +143,57 @@ def test_cut_stream_raises_in_the_openai_sdk(gateway, upstream):
     assert gateway.openai().chat.completions.create(model="gpt-4o-mini", messages=MESSAGES).choices[0].message.content == ANSWER
 
 
+def _sse(*payloads: str) -> bytes:
+    return b"".join(f"data: {p}\n\n".encode() for p in payloads)
+
+
+def _chunk(content: str | None = None, finish: str | None = None) -> str:
+    delta = {"content": content} if content is not None else {}
+    return json.dumps({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini",
+                       "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+
+
+def _stream_answer(body: bytes):
+    return lambda record: (200, {"Content-Type": "text/event-stream"}, body)
+
+
+def test_a_stream_whose_body_ends_cleanly_before_its_end_is_interrupted_not_whole(start_gateway, echo_upstream):
+    """A body that ends cleanly (full Content-Length, or a proxy that closes the chunked body)
+    without `[DONE]` or a finish reason was cut on the way: the client gets the events, then
+    `stream_interrupted`, never a whole-looking answer. Cut before the first event, it is a
+    failed try and another key serves the request."""
+    gateway = start_gateway(base_config(echo_upstream.url))
+    echo_upstream.responder = _stream_answer(_sse(_chunk("Hel"), _chunk("lo")))
+    response = gateway.chat(STREAM)
+    got = events(response.content)
+    assert [data_of(e)["choices"][0]["delta"]["content"] for e in got[:-1]] == ["Hel", "lo"]
+    assert data_of(got[-1])["error"]["code"] == "stream_interrupted"
+    with pytest.raises(openai.APIError) as raised:
+        list(gateway.openai().chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True))
+    assert raised.value.body["code"] == "stream_interrupted"
+
+    # Nothing at all before the clean end: each key tried, then 502 upstream_unreachable.
+    echo_upstream.responder = _stream_answer(b"")
+    response = gateway.chat(STREAM)
+    assert response.status_code == 502, response.text
+    assert response.json()["error"]["code"] == "upstream_unreachable"
+    assert response.headers["x-gateway-attempts"] == "3"
+
+
+@pytest.mark.parametrize("ending", ["done", "finish_reason_only"])
+def test_a_stream_with_its_end_marker_is_whole(start_gateway, echo_upstream, ending):
+    """`[DONE]`, or a finish reason from a server that never sends `[DONE]`, ends the stream as
+    the upstream sent it, with nothing added."""
+    gateway = start_gateway(base_config(echo_upstream.url))
+    payloads = [_chunk("Hi"), _chunk(finish="stop")] + (["[DONE]"] if ending == "done" else [])
+    echo_upstream.responder = _stream_answer(_sse(*payloads))
+    response = gateway.chat(STREAM)
+    assert response.status_code == 200
+    assert response.content == _sse(*payloads)
+    chunks = list(gateway.openai().chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True))
+    assert [c.choices[0].finish_reason for c in chunks] == [None, "stop"]
+
+
 def test_stalled_stream_ends_after_the_upstream_timeout(start_gateway, upstream):
     gateway = start_gateway(base_config(upstream.url, server={"upstream_timeout_seconds": 0.5}))
     upstream.patch_config({"faults": {"stall_after_chunks": 2}})

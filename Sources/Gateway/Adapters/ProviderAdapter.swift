@@ -53,4 +53,10 @@ protocol ChatStreamTranslator: Sendable {
 
     /// OpenAI data events produced so far, `[DONE]` excluded (the settle estimate without usage).
     var dataEvents: Int { get }
+
+    /// Whether the upstream's stream has reached its end (OpenAI's `[DONE]` or a finish reason,
+    /// Anthropic's stop, Gemini's finish reason on every choice). A body that ends cleanly
+    /// before that was cut short on the way (a proxy, a restart) and must not be passed off as
+    /// a whole answer.
+    var isComplete: Bool { get }
 }

@@ -37,6 +37,12 @@ extension ChatProxy {
         } catch {
             return .failed(.transport(error, provider: attempt.provider, keyID: attempt.lease.keyID))
         }
+        if ended, first.readableBytes == 0, !translator.isComplete {
+            // The body ended cleanly before a single event: cut on the way, like a JSON answer
+            // cut short, and nothing was sent yet, so another key may serve it.
+            return .failed(UpstreamFailure(
+                kind: .unreachable, provider: attempt.provider, keyID: attempt.lease.keyID, status: nil, retryAfterMillis: nil))
+        }
 
         var headers = attempt.headers
         headers[.contentType] = "text/event-stream"
@@ -93,6 +99,9 @@ extension ChatProxy {
                 }
             }
             let provider = attempt.provider
+            // A body that ended cleanly before the stream's end marker was cut on the way: an
+            // interrupted stream for the client, never a whole answer with `[DONE]` appended.
+            if outcome == .finished, reported == nil, !translator.isComplete { outcome = .upstreamFailed }
             switch (outcome, reported) {
             case (.clientGone, _):
                 record.update { $0.error = "client_disconnected" }

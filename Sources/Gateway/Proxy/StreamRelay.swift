@@ -12,6 +12,9 @@ struct StreamRelay {
     /// a stream that ends without a usage chunk.
     private(set) var dataEvents = 0
     private(set) var sawDone = false
+    /// A chunk carried a non-null `finish_reason`: the answer is whole even if `[DONE]` never
+    /// comes (some OpenAI-compatible servers end without it).
+    private(set) var sawFinishReason = false
 
     init(clientWantsUsage: Bool) {
         self.clientWantsUsage = clientWantsUsage
@@ -36,6 +39,7 @@ struct StreamRelay {
 
     private static let donePayload = Array("[DONE]".utf8)
     private static let usageKey = Array(#""usage""#.utf8)
+    private static let finishReasonKey = Array(#""finish_reason""#.utf8)
 
     private mutating func forward(_ event: ByteBuffer) -> Bool {
         event.withUnsafeReadableBytes { bytes -> Bool in
@@ -45,11 +49,16 @@ struct StreamRelay {
                 return true
             }
             dataEvents += 1
+            if !sawFinishReason, let keyEnd = Self.find(Self.finishReasonKey, in: payload) {
+                var index = keyEnd
+                while index < payload.endIndex, payload[index] == 0x20 || payload[index] == UInt8(ascii: ":") { index += 1 }
+                sawFinishReason = index < payload.endIndex && payload[index] == UInt8(ascii: "\"")
+            }
             // Most chunks carry `"usage":null` (or nothing); only a real usage object is decoded.
             guard let keyEnd = Self.find(Self.usageKey, in: payload) else { return true }
             var index = keyEnd
-            while index < payload.count, payload[index] == 0x20 || payload[index] == UInt8(ascii: ":") { index += 1 }
-            guard index < payload.count, payload[index] == UInt8(ascii: "{") else { return true }
+            while index < payload.endIndex, payload[index] == 0x20 || payload[index] == UInt8(ascii: ":") { index += 1 }
+            guard index < payload.endIndex, payload[index] == UInt8(ascii: "{") else { return true }
             let (found, hasChoices) = TokenUsage.of(UnsafeRawBufferPointer(rebasing: payload))
             guard let found else { return true }
             usage = found
@@ -101,4 +110,6 @@ extension StreamRelay: ChatStreamTranslator {
 
     /// The upstream sends its own `[DONE]`; nothing is added.
     mutating func finish() -> ByteBuffer { ByteBuffer() }
+
+    var isComplete: Bool { sawDone || sawFinishReason }
 }

@@ -20,6 +20,8 @@ struct AnthropicStreamTranslator: SSEStreamTranslator {
     private var toolCallIndexes: [Int: Int] = [:]
     private var inputUsage: AnthropicUsage?
     private var outputTokens: Int?
+    /// A `message_delta` (the stop reason) or `message_stop` arrived.
+    private(set) var isComplete = false
 
     init(model: String, includeUsage: Bool, created: Int) {
         writer = OpenAIChunkWriter(id: "chatcmpl-anthropic", created: created, model: model, includeUsage: includeUsage)
@@ -81,12 +83,15 @@ struct AnthropicStreamTranslator: SSEStreamTranslator {
             // Newer API versions repeat the (cumulative) input counts here.
             if let usage = payload.usage, usage.inputTokens != nil { inputUsage = usage }
             try writer.finish(AnthropicResponse.finishReason(payload.delta?.stopReason), index: 0, to: &out)
+            isComplete = true
+        case "message_stop":
+            isComplete = true
         case "error":
             throw GatewayError(
                 .badGateway, UpstreamErrorText.scrub(payload.error?.message ?? "The upstream provider 'anthropic' failed."),
                 type: "upstream_error", code: payload.error?.type ?? "upstream_error")
         default:
-            // ping, content_block_stop, message_stop, and any event type added later.
+            // ping, content_block_stop, and any event type added later.
             return
         }
     }

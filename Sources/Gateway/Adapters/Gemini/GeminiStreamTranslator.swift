@@ -30,6 +30,9 @@ struct GeminiStreamTranslator: SSEStreamTranslator {
 
     var dataEvents: Int { writer.dataEvents }
 
+    /// Every choice that started has its finish reason (Gemini's last event carries them).
+    var isComplete: Bool { !choices.isEmpty && choices.values.allSatisfy(\.finished) }
+
     mutating func finish() -> ByteBuffer {
         writer.end(usage: usage, cachedTokens: usageMetadata?.cachedContentTokenCount)
     }
