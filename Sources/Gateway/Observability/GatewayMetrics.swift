@@ -7,10 +7,14 @@ import Synchronization
 /// backend, so metrics a dependency reports through swift-metrics land on the same page. The
 /// gateway's own series are made through the registry's typed API, which carries HELP text.
 /// Every name and label is listed in docs/operations.md. Label values are bounded: provider
-/// entry names, served model names, key ids and fixed outcome words, never anything a client
-/// makes up (an unknown model is counted as `model=""`).
+/// entry names, key ids, fixed outcome words, and model names, of which the first
+/// `modelLabelLimit` get series and any later one counts as `model="other"` (a glob serves names
+/// the client makes up; an unknown model is counted as `model=""`).
 final class GatewayMetrics: Sendable {
     let registry = PrometheusCollectorRegistry()
+    /// Distinct model names with series of their own (see `LabelBudget`).
+    static let modelLabelLimit = 200
+    private let models = LabelBudget(limit: GatewayMetrics.modelLabelLimit)
 
     /// Request and upstream durations: from a fast local answer to a long completion.
     static let durationBuckets: [Double] = [
@@ -79,16 +83,19 @@ final class GatewayMetrics: Sendable {
 
     init() {
         let registry = registry
+        let models = models
         requestsInFlight = registry.makeGauge(descriptor: Series.requestsInFlight)
         streamsInFlight = registry.makeGauge(descriptor: Series.streamsInFlight)
         logLinesDropped = registry.makeCounter(descriptor: Series.logLinesDroppedTotal)
         func counter(_ descriptor: MetricNameDescriptor, _ labels: [String]) -> SeriesCache<Counter> {
             nonisolated(unsafe) let descriptor = descriptor  // immutable; see `Series`
-            return SeriesCache(labels) { registry.makeCounter(descriptor: descriptor, labels: $0) }
+            return SeriesCache(labels, models: models) { registry.makeCounter(descriptor: descriptor, labels: $0) }
         }
         func histogram(_ descriptor: MetricNameDescriptor, _ labels: [String], _ buckets: [Double]) -> SeriesCache<ValueHistogram> {
             nonisolated(unsafe) let descriptor = descriptor
-            return SeriesCache(labels) { registry.makeValueHistogram(descriptor: descriptor, labels: $0, buckets: buckets) }
+            return SeriesCache(labels, models: models) {
+                registry.makeValueHistogram(descriptor: descriptor, labels: $0, buckets: buckets)
+            }
         }
         requests = counter(Series.requestsTotal, ["endpoint", "provider", "model", "status"])
         requestDuration = histogram(Series.requestDurationSeconds, ["endpoint", "provider", "model"], Self.durationBuckets)
