@@ -212,3 +212,32 @@ def test_a_native_stream_ending_cleanly_before_its_stop_is_interrupted(start_gat
     echo_upstream.responder = lambda record: (200, {"Content-Type": "text/event-stream"}, CLEAN_CUT[kind].encode())
     received = interrupted_stream_text(gateway, kind)
     assert received == "Hel"
+
+
+ECHOED_KEY = "custom-proxy-credential-0123456789"
+ECHOING_ERROR = {
+    "anthropic": {"type": "error", "error": {"type": "invalid_request_error", "message": f"bad request for {ECHOED_KEY}"}},
+    "gemini": {"error": {"code": 400, "message": f"bad request for {ECHOED_KEY}", "status": "INVALID_ARGUMENT"}},
+}
+
+
+@pytest.mark.parametrize("kind", ["gemini", "anthropic"])
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_provider_error_echoing_a_key_of_any_shape_is_redacted(start_gateway, echo_upstream, kind, stream):
+    """The adapters pass a provider's error text on; a key shaped like no known provider's (a
+    custom base_url's) that the provider echoes back is still taken out, as an answer and as a
+    stream's error event."""
+    config = native_config(echo_upstream.url, kind)
+    config["provider_keys"][0]["key"] = [ECHOED_KEY]
+    gateway = start_gateway(config)
+    body = json.dumps(ECHOING_ERROR[kind]).encode()
+    if stream:
+        event = (b"event: error\n" if kind == "anthropic" else b"") + b"data: " + body + b"\n\n"
+        echo_upstream.responder = lambda record: (200, {"Content-Type": "text/event-stream"}, event)
+    else:
+        echo_upstream.responder = lambda record: (400, {"Content-Type": "application/json"}, body)
+    response = gateway.chat({"model": MODELS[kind], "messages": MESSAGES, "stream": stream})
+    assert response.status_code in (400, 502), response.text
+    assert "bad request for [redacted]" in response.json()["error"]["message"]
+    assert_no_secrets(response, gateway)
+    assert ECHOED_KEY not in gateway.log()

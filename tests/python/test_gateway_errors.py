@@ -66,6 +66,11 @@ INVALID = [
     (json.dumps({**GOOD, "stream": 1}).encode(), "stream", "invalid_type"),
     (json.dumps({**GOOD, "max_tokens": "10"}).encode(), "max_tokens", "invalid_type"),
     (json.dumps({**GOOD, "max_tokens": 1.5}).encode(), "max_tokens", "invalid_type"),
+    # JSONDecoder reads these; the duplicate check cannot, so they are refused (a second
+    # "model" member here would otherwise pass it).
+    (b"\xef\xbb\xbf" + b'{"model": "gpt-4o-mini", "model": "gpt-4o", "messages": [{"role": "user", "content": "x"}]}',
+     None, "invalid_json"),
+    (json.dumps(GOOD).encode("utf-16"), None, "invalid_json"),
 ]
 
 

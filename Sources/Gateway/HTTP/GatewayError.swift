@@ -29,6 +29,16 @@ struct GatewayError: Error, HTTPResponseError {
         self.headers = headers
     }
 
+    /// The error with every occurrence of `secret` (the key the try used) taken out of its
+    /// message. The adapters pass on a provider's own error text with anything shaped like a key
+    /// removed; this catches the exact key too, whatever its shape (a custom `base_url`'s).
+    func redacting(_ secret: String) -> GatewayError {
+        guard !secret.isEmpty, message.contains(secret) else { return self }
+        return GatewayError(
+            status, message.replacingOccurrences(of: secret, with: "[redacted]"), type: type, param: param, code: code,
+            headers: headers)
+    }
+
     func response(from request: Request, context: some RequestContext) throws -> Response {
         response()
     }

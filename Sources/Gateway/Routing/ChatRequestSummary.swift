@@ -103,6 +103,13 @@ struct ChatRequestSummary: Decodable, Sendable {
         // served as another. Refusing every duplicate top-level member closes that for every
         // field the gateway reads.
         summary.fields = TopLevelFields(body)
+        // JSONDecoder also takes a byte-order mark and UTF-16 or UTF-32, which the byte scanner
+        // (and the duplicate check and body rewrite that rest on it) does not read: refused, so
+        // such a body cannot slip a second `model` past the check above.
+        guard summary.fields != nil else {
+            throw GatewayError.invalidRequest(
+                "The request body must be JSON encoded as UTF-8, without a byte order mark.", code: "invalid_json")
+        }
         var seen = Set<String>()
         for field in summary.fields?.fields ?? [] where !seen.insert(field.name).inserted {
             throw GatewayError.invalidRequest(
