@@ -254,6 +254,7 @@ def test_upstream_429_on_every_key_is_upstream_rate_limited(gateway, upstream):
     assert response.headers["retry-after"] == "7"
     assert response.headers["x-gateway-attempts"] == "3"
     assert response.headers["x-gateway-key-id"] in KEY_IDS
+    assert response.headers["x-gateway-model"] == "gpt-4o-mini"
     assert_no_secrets(response, gateway)
     assert upstream.stats()["statuses"] == {"429": 3}
     assert {k: upstream.key_stats(k)["requests"] for k in PROVIDER_KEYS} == {k: 1 for k in PROVIDER_KEYS}

@@ -6,6 +6,8 @@ struct FailoverTally: Sendable {
     /// Upstream requests made (reported as `x-gateway-attempts`).
     private(set) var attempts = 0
     private(set) var lastFailure: UpstreamFailure?
+    /// The model the last failed try was routed as (`x-gateway-model` of the error).
+    private var lastModel: String?
     /// When the earliest refused or failed key frees up, in ms from now.
     private var earliestRetryMillis: Int64?
     private var refusedByLimits = false
@@ -43,8 +45,9 @@ struct FailoverTally: Sendable {
         return false
     }
 
-    mutating func failed(_ failure: UpstreamFailure, cooldownMillis: Int64) {
+    mutating func failed(_ failure: UpstreamFailure, model: String, cooldownMillis: Int64) {
         lastFailure = failure
+        lastModel = model
         note(cooldownMillis)
     }
 
@@ -93,6 +96,7 @@ struct FailoverTally: Sendable {
         if let lastFailure {
             headers[ProxyHeaders.provider] = lastFailure.provider
             headers[ProxyHeaders.keyID] = lastFailure.keyID
+            if let lastModel { headers[ProxyHeaders.model] = lastModel }
         }
         if let earliestRetryMillis {
             headers[.retryAfter] = String(max(1, (earliestRetryMillis + 999) / 1000))

@@ -98,7 +98,7 @@ struct ChatProxy: Sendable {
                         throw CancellationError()
                     }
                     let cost = failure.keyFailure(policy)
-                    tally.failed(failure, cooldownMillis: cost.cooldownMillis)
+                    tally.failed(failure, model: candidate.model, cooldownMillis: cost.cooldownMillis)
                     await penalize(lease, pool: candidate.pool, cost, failure, context: context)
                 }
             }

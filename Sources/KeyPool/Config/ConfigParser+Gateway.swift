@@ -139,6 +139,15 @@ extension ConfigParser {
             problem("\(path) \(message)")
             return nil
         }
+        // Parsed in full here, as the client will at start-up, so `--check-config` and a reload
+        // refuse what the gateway could not start with (a port out of range, ?pool=99 ...).
+        // The client's messages show the URL with any password replaced by ***.
+        do {
+            _ = try RedisConfiguration(url: url)
+        } catch {
+            problem("\(path) is not a usable Redis URL: \(error.message)")
+            return nil
+        }
         return url
     }
 }

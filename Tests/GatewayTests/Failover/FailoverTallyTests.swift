@@ -53,9 +53,9 @@ struct FailoverTallyTests {
     @Test func theLastUpstreamFailureIsReported() {
         var tally = FailoverTally()
         tally.attempted()
-        tally.failed(failure(.rateLimited, status: 429), cooldownMillis: 7_000)
+        tally.failed(failure(.rateLimited, status: 429), model: "m", cooldownMillis: 7_000)
         tally.attempted()
-        tally.failed(failure(.serverError, status: 503), cooldownMillis: 5_000)
+        tally.failed(failure(.serverError, status: 503), model: "m-fallback", cooldownMillis: 5_000)
         tally.refused(retryAfterMillis: 0, reason: .exhausted)  // says nothing new
         let error = tally.error(model: "m")
         #expect(error.status == .badGateway)
@@ -63,13 +63,14 @@ struct FailoverTallyTests {
         #expect(error.headers[ProxyHeaders.attempts] == "2")
         #expect(error.headers[ProxyHeaders.provider] == "p")
         #expect(error.headers[ProxyHeaders.keyID] == "k1")
+        #expect(error.headers[ProxyHeaders.model] == "m-fallback")
         #expect(error.headers[.retryAfter] == "5")
     }
 
     @Test func timeoutsGive504() {
         var tally = FailoverTally()
         tally.attempted()
-        tally.failed(failure(.timeout), cooldownMillis: 5_000)
+        tally.failed(failure(.timeout), model: "m", cooldownMillis: 5_000)
         #expect(tally.error(model: "m").status == .gatewayTimeout)
     }
 }
