@@ -57,6 +57,12 @@ struct StreamRelayTests {
         // `null` is no finish, and the words inside content are not the member.
         let null = #"data: {"choices":[{"delta":{"content":"\"finish_reason\":\"stop\""},"index":0,"finish_reason":null}]}"# + "\n\n"
         #expect(!relay(Self.role + null, wantsUsage: false, size: 64).1.isComplete)
+        // The upstream's own error event ends it: passed on, with nothing added after it.
+        let error = #"data: {"error":{"message":"overloaded","type":"server_error","param":null,"code":null}}"# + "\n\n"
+        let (out, ended) = relay(Self.role + error, wantsUsage: false, size: 9)
+        #expect(out == Self.role + error)
+        #expect(ended.isComplete)
+        #expect(ended.dataEvents == 1)
     }
 
     @Test func crlfEventsAndPartialTail() {

@@ -254,6 +254,7 @@ class _FloodUpstream:
     def __init__(self, events: int):
         self.events = events
         self.sent = 0
+        self.dropped = threading.Event()  # the gateway closed the connection mid-stream
         self.listener, self.url = _serve_raw(self._accept)
 
     def _accept(self, listener):
@@ -271,7 +272,7 @@ class _FloodUpstream:
                     self.sent += len(chunk)
                 conn.sendall(b"0\r\n\r\n")
             except OSError:
-                pass
+                self.dropped.set()
 
 
 def test_a_slow_stream_reader_slows_the_reads_from_the_provider(start_gateway):
@@ -304,6 +305,36 @@ def test_a_slow_stream_reader_slows_the_reads_from_the_provider(start_gateway):
             time.sleep(1)
             assert upstream.sent - samples[-1] < 4 * 1024 * 1024, (samples, upstream.sent)
             assert upstream.sent < 48 * 1024 * 1024
+        assert gateway.get("/health").status_code == 200
+    finally:
+        upstream.listener.close()
+
+
+def test_a_client_that_stops_reading_is_cut_after_the_upstream_timeout(start_gateway):
+    """Back-pressure waits for a slow client, but not forever: a client that stops reading
+    without closing is cut once one write has waited server.upstream_timeout_seconds, which
+    ends the upstream stream and settles the key, instead of holding them for good."""
+    upstream = _FloodUpstream(events=150_000)
+    try:
+        gateway = start_gateway(base_config(upstream.url, server={"upstream_timeout_seconds": 1}))
+        with new_http_client() as client, client.stream(
+                "POST", f"{gateway.url}/v1/chat/completions", headers=gateway.headers(),
+                json={**BODY, "stream": True}) as response:
+            assert response.status_code == 200
+            stream = response.iter_raw()  # kept: a dropped generator would close the response
+            next(stream)  # then nothing is read
+            started = time.monotonic()
+            assert upstream.dropped.wait(10), "the upstream stream was never ended"
+            # The buffers fill first (under a second), then one write waits 1 s, seen within
+            # a quarter of it: a few seconds at most on a loaded machine.
+            assert time.monotonic() - started < 8
+        assert upstream.sent < 48 * 1024 * 1024
+        usage = gateway.wait_usage(lambda u: sum(k["requests"] for k in u["details"]["mock"]["keys"].values()) == 1)
+        assert sum(k["requests"] for k in usage["details"]["mock"]["keys"].values()) == 1
+        deadline = time.monotonic() + 5
+        while '"error":"client_stalled"' not in gateway.log() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert '"error":"client_stalled"' in gateway.log()
         assert gateway.get("/health").status_code == 200
     finally:
         upstream.listener.close()

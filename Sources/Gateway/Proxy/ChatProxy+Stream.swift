@@ -83,7 +83,9 @@ extension ChatProxy {
                 outcome = .clientGone
             }
             if outcome == .finished, !upstreamEnded {
-                outcome = await StreamPump.run(upstream: chunks, channel: channel, drain: drain) { chunk in
+                outcome = await StreamPump.run(
+                    upstream: chunks, channel: channel, drain: drain, writeTimeout: .seconds(attempt.timeoutSeconds)
+                ) { chunk in
                     guard reported == nil else { return }
                     let out: ByteBuffer
                     do throws(GatewayError) {
@@ -105,6 +107,9 @@ extension ChatProxy {
             switch (outcome, reported) {
             case (.clientGone, _):
                 record.update { $0.error = "client_disconnected" }
+            case (.clientStalled, _):
+                record.update { $0.error = "client_stalled" }
+                logger.warning("stream to a client that stopped reading for \(attempt.timeoutSeconds) s closed after \(translator.dataEvents) events")
             case (.drainExpired, _):
                 record.update { $0.error = "gateway_shutting_down" }
                 logger.warning("stream from \(provider) ended by the shutdown drain after \(translator.dataEvents) events")
@@ -130,7 +135,7 @@ extension ChatProxy {
             let tokens = translator.usage?.totalTokens ?? (attempt.promptEstimate + translator.dataEvents)
             if let usage = translator.usage { Self.noteUsage(usage, attempt, metrics: metrics, record: record) }
             await Self.settle(store: store, attempt.lease, release: false, tokens: tokens, logger: logger)
-            if outcome == .clientGone { throw StreamPump.ClientGone() }
+            if outcome == .clientGone || outcome == .clientStalled { throw StreamPump.ClientGone() }
         }))
     }
 }

@@ -85,7 +85,7 @@ struct ChatProxy: Sendable {
                 let attempt = Attempt(
                     candidate: candidate, lease: lease, secret: secret, summary: summary, attempts: tally.attempts,
                     promptEstimate: promptEstimate, defaultMaxTokens: defaultMaxTokens,
-                    timeoutSeconds: running.config.server.upstreamTimeoutSeconds,
+                    timeoutSeconds: state.http.timeoutSeconds,
                     bodyLog: running.config.logging.bodies ? running.redactor : nil)
                 switch try await forward(body, attempt, context: context) {
                 case .answered(let response):
@@ -117,6 +117,8 @@ struct ChatProxy: Sendable {
         let promptEstimate: Int
         /// The completion-token default for providers that need one (Anthropic's max_tokens).
         let defaultMaxTokens: Int
+        /// The upstream timeout (`UpstreamClient.timeoutSeconds`); also how long one write to a
+        /// stream's client may wait before the client counts as gone.
         let timeoutSeconds: Double
         /// The running config's redactor when `logging.bodies` is on, for the logged answer.
         let bodyLog: BodyRedactor?

@@ -2,6 +2,7 @@ import AsyncAlgorithms
 import Foundation
 import HTTPTypes
 import NIOCore
+import Synchronization
 
 /// Moves an upstream body to the client while watching the client's side of the connection.
 ///
@@ -19,6 +20,9 @@ enum StreamPump {
         case upstreamFailed
         /// The client left, or a write to it failed.
         case clientGone
+        /// The client stopped taking bytes: one write waited longer than the write timeout, and
+        /// the gateway closed the connection.
+        case clientStalled
         /// The gateway is shutting down and the drain time ran out.
         case drainExpired
     }
@@ -27,10 +31,21 @@ enum StreamPump {
     private struct UpstreamBroke: Error {}
     private struct DrainExpired: Error {}
 
+    /// When the write in progress began (`NIODeadline` uptime ns), 0 between writes.
+    private final class WriteClock: Sendable {
+        let started = Atomic<UInt64>(0)
+        let stalled = Atomic<Bool>(false)
+    }
+
+    /// `writeTimeout`: the longest one write to the client may wait. Back-pressure holds the
+    /// upstream while the client reads slowly, which is right; a client that stops reading
+    /// without closing would otherwise hold the upstream stream, its connection and the key's
+    /// reservation for good.
     static func run(
         upstream: UpstreamChunks,
         channel: any Channel,
         drain: ShutdownDrain,
+        writeTimeout: Duration,
         deliver: (ByteBuffer) async throws -> Void
     ) async -> Outcome {
         let observer = InboundCloseObserver()
@@ -42,6 +57,7 @@ enum StreamPump {
         let drainToken = drain.register { chunks.fail(DrainExpired()) }
         if drainToken == nil { chunks.fail(DrainExpired()) }
 
+        let clock = WriteClock()
         let outcome = await withTaskGroup(of: Void.self) { group -> Outcome in
             group.addTask {
                 do {
@@ -51,18 +67,37 @@ enum StreamPump {
                     chunks.fail(UpstreamBroke())
                 }
             }
+            group.addTask {
+                // A look every quarter of the timeout (at most 5 s apart): a write blocked for
+                // longer than the timeout closes the connection, which fails that write.
+                let limit = UInt64(writeTimeout.components.seconds) * 1_000_000_000
+                    + UInt64(writeTimeout.components.attoseconds / 1_000_000_000)
+                let tick = min(max(writeTimeout / 4, .milliseconds(50)), .seconds(5))
+                while (try? await Task.sleep(for: tick)) != nil {
+                    let started = clock.started.load(ordering: .relaxed)
+                    if started != 0, NIODeadline.now().uptimeNanoseconds &- started > limit {
+                        clock.stalled.store(true, ordering: .relaxed)
+                        channel.close(promise: nil)
+                        return
+                    }
+                }
+            }
             var outcome = Outcome.finished
             do {
                 for try await chunk in chunks {
+                    clock.started.store(NIODeadline.now().uptimeNanoseconds, ordering: .relaxed)
                     do {
                         try await deliver(chunk)
                     } catch {
-                        outcome = .clientGone
+                        outcome = clock.stalled.load(ordering: .relaxed) ? .clientStalled : .clientGone
                         break
                     }
+                    clock.started.store(0, ordering: .relaxed)
                 }
             } catch is ClientGone {
-                outcome = .clientGone
+                // Also how a stalled client's close may surface (the write it was stuck in can
+                // end without an error once the channel is gone).
+                outcome = clock.stalled.load(ordering: .relaxed) ? .clientStalled : .clientGone
             } catch is DrainExpired {
                 outcome = .drainExpired
             } catch {

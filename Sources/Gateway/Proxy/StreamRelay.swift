@@ -15,6 +15,9 @@ struct StreamRelay {
     /// A chunk carried a non-null `finish_reason`: the answer is whole even if `[DONE]` never
     /// comes (some OpenAI-compatible servers end without it).
     private(set) var sawFinishReason = false
+    /// An `{"error": ...}` event: the upstream ended the stream with its own error, which the
+    /// client already has (a second, gateway-made error event would only confuse it).
+    private(set) var sawError = false
 
     init(clientWantsUsage: Bool) {
         self.clientWantsUsage = clientWantsUsage
@@ -40,12 +43,17 @@ struct StreamRelay {
     private static let donePayload = Array("[DONE]".utf8)
     private static let usageKey = Array(#""usage""#.utf8)
     private static let finishReasonKey = Array(#""finish_reason""#.utf8)
+    private static let errorEventStart = Array(#"{"error""#.utf8)
 
     private mutating func forward(_ event: ByteBuffer) -> Bool {
         event.withUnsafeReadableBytes { bytes -> Bool in
             guard let payload = Self.dataPayload(bytes) else { return true }
             if payload.elementsEqual(Self.donePayload) {
                 sawDone = true
+                return true
+            }
+            if payload.starts(with: Self.errorEventStart) {
+                sawError = true
                 return true
             }
             dataEvents += 1
@@ -111,5 +119,5 @@ extension StreamRelay: ChatStreamTranslator {
     /// The upstream sends its own `[DONE]`; nothing is added.
     mutating func finish() -> ByteBuffer { ByteBuffer() }
 
-    var isComplete: Bool { sawDone || sawFinishReason }
+    var isComplete: Bool { sawDone || sawFinishReason || sawError }
 }

@@ -43,6 +43,9 @@ final class UpstreamClient: Sendable {
     private let group: any EventLoopGroup
     private let limit: Int
     private let readTimeout: TimeAmount
+    /// `server.upstream_timeout_seconds` as the gateway started with it: a restart-only setting,
+    /// so the answer-head deadline and the read timeout never disagree after a reload.
+    let timeoutSeconds: Double
     private let connectTimeout: TimeAmount
     /// How long a pooled connection may sit unused: below common keep-alive limits of providers
     /// and load balancers (60 s and more), so the gateway closes first and never sends into a
@@ -55,6 +58,7 @@ final class UpstreamClient: Sendable {
         self.group = group
         self.limit = max(1, server.upstreamConnectionsPerHost)
         self.readTimeout = .milliseconds(Int64(server.upstreamTimeoutSeconds * 1000))
+        self.timeoutSeconds = server.upstreamTimeoutSeconds
         self.connectTimeout = .seconds(10)
         self.tls = try? NIOSSLContext(configuration: .makeClientConfiguration())
     }
