@@ -58,6 +58,20 @@ enum StreamPump {
         if drainToken == nil { chunks.fail(DrainExpired()) }
 
         let clock = WriteClock()
+        // A look every quarter of the timeout (at most 5 s apart), as a timer on the channel's
+        // event loop rather than a task per stream: a write blocked for longer than the timeout
+        // closes the connection, which fails that write.
+        let limit = UInt64(writeTimeout.components.seconds) * 1_000_000_000
+            + UInt64(writeTimeout.components.attoseconds / 1_000_000_000)
+        let tick = TimeAmount.nanoseconds(Int64(min(max(limit / 4, 50_000_000), 5_000_000_000)))
+        let watch = channel.eventLoop.scheduleRepeatedTask(initialDelay: tick, delay: tick) { task in
+            let started = clock.started.load(ordering: .relaxed)
+            guard started != 0, NIODeadline.now().uptimeNanoseconds &- started > limit else { return }
+            clock.stalled.store(true, ordering: .relaxed)
+            task.cancel()
+            channel.close(promise: nil)
+        }
+        defer { watch.cancel() }
         let outcome = await withTaskGroup(of: Void.self) { group -> Outcome in
             group.addTask {
                 do {
@@ -65,21 +79,6 @@ enum StreamPump {
                     chunks.finish()
                 } catch {
                     chunks.fail(UpstreamBroke())
-                }
-            }
-            group.addTask {
-                // A look every quarter of the timeout (at most 5 s apart): a write blocked for
-                // longer than the timeout closes the connection, which fails that write.
-                let limit = UInt64(writeTimeout.components.seconds) * 1_000_000_000
-                    + UInt64(writeTimeout.components.attoseconds / 1_000_000_000)
-                let tick = min(max(writeTimeout / 4, .milliseconds(50)), .seconds(5))
-                while (try? await Task.sleep(for: tick)) != nil {
-                    let started = clock.started.load(ordering: .relaxed)
-                    if started != 0, NIODeadline.now().uptimeNanoseconds &- started > limit {
-                        clock.stalled.store(true, ordering: .relaxed)
-                        channel.close(promise: nil)
-                        return
-                    }
                 }
             }
             var outcome = Outcome.finished
