@@ -15,9 +15,15 @@ enum UpstreamErrorText {
         }
     }
 
+    /// `text` with every occurrence of `secret` (the key a try used) replaced.
+    static func redact(_ text: String, secret: String) -> String {
+        secret.isEmpty ? text : text.replacingOccurrences(of: secret, with: "[redacted]")
+    }
+
     /// The provider's message without anything shaped like an API key (Anthropic `sk-ant-…`,
     /// Google `AIza…`): `error(status:body:)` is not given the key, and a provider that echoes
-    /// one back must not hand it to the client. Long messages are cut.
+    /// one back must not hand it to the client (the proxy then also removes the exact key, see
+    /// `GatewayError.redacting`). Long messages are cut.
     static func scrub(_ message: String) -> String {
         var text = message
         for pattern in [#"sk-[A-Za-z0-9_\-]{8,}"#, #"AIza[0-9A-Za-z_\-]{20,}"#] {

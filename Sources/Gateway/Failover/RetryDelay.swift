@@ -45,7 +45,7 @@ enum RetryDelay {
 
     /// `Retry-After`: delay-seconds (decimals tolerated) or an HTTP date.
     static func retryAfter(_ value: String, now: Date) -> Int64? {
-        if let seconds = Double(value), seconds >= 0, seconds.isFinite { return millis(seconds * 1000) }
+        if let seconds = Double(value), let ms = millis(seconds * 1000) { return ms }
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "GMT")

@@ -1,4 +1,3 @@
-import Foundation
 import HTTPTypes
 import KeyPool
 import NIOCore
@@ -51,19 +50,17 @@ struct UpstreamFailure: Sendable {
     /// traffic. Read as JSON, as a member of an object: an error message quoting the client's
     /// request holds that text inside a string, so a client cannot get a key disabled with it.
     static func rejectsTheKey(_ body: ByteBuffer) -> Bool {
-        guard body.readableBytes > 0,
-            let json = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView), options: [])
-        else { return false }
-        func search(_ value: Any, depth: Int) -> Bool {
-            guard depth < 8 else { return false }
-            if let object = value as? [String: Any] {
-                if object["reason"] as? String == "API_KEY_INVALID" { return true }
-                return object.values.contains { search($0, depth: depth + 1) }
+        func search(_ value: JSONValue, depth: Int) -> Bool {
+            switch value {
+            case .object(let members) where depth < 8:
+                members["reason"] == .string("API_KEY_INVALID") || members.values.contains { search($0, depth: depth + 1) }
+            case .array(let elements) where depth < 8:
+                elements.contains { search($0, depth: depth + 1) }
+            default:
+                false
             }
-            if let array = value as? [Any] { return array.contains { search($0, depth: depth + 1) } }
-            return false
         }
-        return search(json, depth: 0)
+        return AdapterJSON.decode(JSONValue.self, from: body).map { search($0, depth: 0) } ?? false
     }
 
     /// The failure for an upstream that could not be reached or did not answer in time.

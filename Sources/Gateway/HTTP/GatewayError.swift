@@ -35,8 +35,7 @@ struct GatewayError: Error, HTTPResponseError {
     func redacting(_ secret: String) -> GatewayError {
         guard !secret.isEmpty, message.contains(secret) else { return self }
         return GatewayError(
-            status, message.replacingOccurrences(of: secret, with: "[redacted]"), type: type, param: param, code: code,
-            headers: headers)
+            status, UpstreamErrorText.redact(message, secret: secret), type: type, param: param, code: code, headers: headers)
     }
 
     func response(from request: Request, context: some RequestContext) throws -> Response {

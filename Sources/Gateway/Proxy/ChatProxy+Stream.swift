@@ -84,7 +84,7 @@ extension ChatProxy {
             }
             if outcome == .finished, !upstreamEnded {
                 outcome = await StreamPump.run(
-                    upstream: chunks, channel: channel, drain: drain, writeTimeout: .seconds(attempt.timeoutSeconds)
+                    upstream: chunks, channel: channel, drain: drain, writeTimeout: .milliseconds(Int64(attempt.timeoutSeconds * 1000))
                 ) { chunk in
                     guard reported == nil else { return }
                     let out: ByteBuffer

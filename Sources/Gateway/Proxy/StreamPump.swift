@@ -45,7 +45,7 @@ enum StreamPump {
         upstream: UpstreamChunks,
         channel: any Channel,
         drain: ShutdownDrain,
-        writeTimeout: Duration,
+        writeTimeout: TimeAmount,
         deliver: (ByteBuffer) async throws -> Void
     ) async -> Outcome {
         let observer = InboundCloseObserver()
@@ -61,9 +61,8 @@ enum StreamPump {
         // A look every quarter of the timeout (at most 5 s apart), as a timer on the channel's
         // event loop rather than a task per stream: a write blocked for longer than the timeout
         // closes the connection, which fails that write.
-        let limit = UInt64(writeTimeout.components.seconds) * 1_000_000_000
-            + UInt64(writeTimeout.components.attoseconds / 1_000_000_000)
-        let tick = TimeAmount.nanoseconds(Int64(min(max(limit / 4, 50_000_000), 5_000_000_000)))
+        let limit = UInt64(max(0, writeTimeout.nanoseconds))
+        let tick = min(max(.nanoseconds(writeTimeout.nanoseconds / 4), .milliseconds(50)), TimeAmount.seconds(5))
         let watch = channel.eventLoop.scheduleRepeatedTask(initialDelay: tick, delay: tick) { task in
             let started = clock.started.load(ordering: .relaxed)
             guard started != 0, NIODeadline.now().uptimeNanoseconds &- started > limit else { return }

@@ -57,16 +57,11 @@ struct StreamRelay {
                 return true
             }
             dataEvents += 1
-            if !sawFinishReason, let keyEnd = Self.find(Self.finishReasonKey, in: payload) {
-                var index = keyEnd
-                while index < payload.endIndex, payload[index] == 0x20 || payload[index] == UInt8(ascii: ":") { index += 1 }
-                sawFinishReason = index < payload.endIndex && payload[index] == UInt8(ascii: "\"")
+            if !sawFinishReason {
+                sawFinishReason = Self.valueStart(of: Self.finishReasonKey, in: payload) == UInt8(ascii: "\"")
             }
             // Most chunks carry `"usage":null` (or nothing); only a real usage object is decoded.
-            guard let keyEnd = Self.find(Self.usageKey, in: payload) else { return true }
-            var index = keyEnd
-            while index < payload.endIndex, payload[index] == 0x20 || payload[index] == UInt8(ascii: ":") { index += 1 }
-            guard index < payload.endIndex, payload[index] == UInt8(ascii: "{") else { return true }
+            guard Self.valueStart(of: Self.usageKey, in: payload) == UInt8(ascii: "{") else { return true }
             let (found, hasChoices) = TokenUsage.of(UnsafeRawBufferPointer(rebasing: payload))
             guard let found else { return true }
             usage = found
@@ -96,6 +91,14 @@ struct StreamRelay {
             start = lineEnd + 1
         }
         return nil
+    }
+
+    /// The first byte of the value after the first occurrence of `key` (past the colon and any
+    /// spaces), or nil when the key is absent: `"` for a string, `{` for an object, `n` for null.
+    private static func valueStart(of key: [UInt8], in payload: Slice<UnsafeRawBufferPointer>) -> UInt8? {
+        guard var index = find(key, in: payload) else { return nil }
+        while index < payload.endIndex, payload[index] == 0x20 || payload[index] == UInt8(ascii: ":") { index += 1 }
+        return index < payload.endIndex ? payload[index] : nil
     }
 
     /// The index just past the first occurrence of `needle`.

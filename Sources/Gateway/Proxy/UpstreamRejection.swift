@@ -18,7 +18,7 @@ enum UpstreamRejection {
                 .badGateway, "The upstream provider '\(provider)' answered with status \(status.code).",
                 type: "upstream_error", code: "upstream_error").with(headers).response()
         }
-        let text = String(buffer: body).replacingOccurrences(of: secret, with: "[redacted]")
+        let text = UpstreamErrorText.redact(String(buffer: body), secret: secret)
         if let data = text.data(using: .utf8),
             let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], object["error"] != nil
         {

@@ -235,17 +235,15 @@ enum UsageScripts {
                 if retry == nil or freeAt < retry then retry = freeAt end
               end
             end
-            local why = 'window_full'
-            if anyRoom then why = 'cooling_down' end
+            local why = anyRoom and 'cooling_down' or 'window_full'
             -- Every key held back after failing upstream (errors, timeouts, rejected keys) and
             -- none for a rate limit: the provider's trouble, not a limit (see RefusalReason).
             if #coolingReasons == included then
-              local reasons = redis.call('HMGET', W, unpack(coolingReasons))
-              why = 'keys_failing'
+              local reasons, failing = redis.call('HMGET', W, unpack(coolingReasons)), true
               for x = 1, included do
-                if type(reasons[x]) ~= 'string' or reasons[x] == 'rate_limited' then why = nil break end
+                if type(reasons[x]) ~= 'string' or reasons[x] == 'rate_limited' then failing = false break end
               end
-              why = why or (anyRoom and 'cooling_down' or 'window_full')
+              if failing then why = 'keys_failing' end
             end
             -- Relative to Redis's clock, so replica clocks never enter the answer.
             reply[j + 2] = {retry - now, why}
