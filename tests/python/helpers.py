@@ -6,6 +6,9 @@ import hashlib
 import json
 import math
 import re
+from typing import Optional
+
+from pydantic import BaseModel
 
 REPLY = "Mock reply to: "
 TOOL_REPLY = "Mock reply to tool result: "
@@ -37,3 +40,21 @@ def embedding(text: str, dimensions: int) -> list[float]:
 
 def key_id(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+class Place(BaseModel):
+    code: str
+
+
+class City(BaseModel):
+    """A Pydantic model whose JSON Schema has what strict SDK schemas have: a nested model ($defs
+    and $ref), an optional field (anyOf with null), a list."""
+    name: str
+    population: int
+    country: Place
+    tags: list[str]
+    nickname: Optional[str]
+
+
+# What mock-provider builds from City's schema (docs/mock-provider.md).
+CITY = City(name="mock-name", population=1, country=Place(code="mock-code"), tags=["mock-tags"], nickname="mock-nickname")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 from google import genai
 from google.genai import errors, types
 
-from helpers import REPLY, TOOL_REPLY, compact, tokens, words
+from helpers import CITY, REPLY, TOOL_REPLY, City, compact, tokens, words
 
 KEY = "gemini-test-key"
 MODEL = "gemini-2.0-flash"
@@ -145,3 +147,57 @@ def test_sdk_sees_resource_exhausted(client):
         )
     assert error.value.code == 429
     assert error.value.status == "RESOURCE_EXHAUSTED"
+
+
+def test_response_json_schema_gives_a_json_answer(client, mock):
+    # The SDK sends a Pydantic model's JSON Schema ($defs, $ref, anyOf) as responseJsonSchema.
+    response = client.models.generate_content(
+        model=MODEL, contents="Describe Paris",
+        config=types.GenerateContentConfig(response_mime_type="application/json", response_json_schema=City.model_json_schema()),
+    )
+    assert json.loads(response.text) == CITY.model_dump()
+    assert response.usage_metadata.candidates_token_count == tokens(compact(CITY.model_dump()))
+
+
+def test_function_declared_with_json_schema(client):
+    declaration = types.FunctionDeclaration(name="describe", parameters_json_schema=City.model_json_schema())
+    response = client.models.generate_content(
+        model=MODEL, contents="describe Paris",
+        config=types.GenerateContentConfig(tools=[types.Tool(function_declarations=[declaration])]),
+    )
+    assert response.function_calls[0].args == CITY.model_dump()
+
+
+@pytest.mark.parametrize("keyword", ["additionalProperties", "$defs", "$ref"])
+def test_json_schema_keywords_are_refused_in_the_openapi_subset_fields(mock, keyword):
+    # As Google's API: `responseSchema` and `parameters` are protobuf Schema messages, which have
+    # none of these keywords; JSON Schema goes in responseJsonSchema / parametersJsonSchema.
+    url = f"{mock.url}/v1beta/models/{MODEL}:generateContent"
+    value = {"additionalProperties": False, "$defs": {}, "$ref": "#/$defs/X"}[keyword]
+    schema = {"type": "object", "properties": {"a": {"type": "object", keyword: value}}}
+    contents = [{"parts": [{"text": "hi"}]}]
+    refused = httpx.post(url, params={"key": KEY}, json={
+        "contents": contents, "generationConfig": {"responseMimeType": "application/json", "responseSchema": schema}})
+    assert refused.status_code == 400
+    assert refused.json()["error"]["status"] == "INVALID_ARGUMENT"
+    assert refused.json()["error"]["message"] == (
+        f"Invalid JSON payload received. Unknown name \"{keyword}\" at "
+        "'generation_config.response_schema.properties[a]': Cannot find field.")
+    refused = httpx.post(url, params={"key": KEY}, json={
+        "contents": contents, "tools": [{"functionDeclarations": [{"name": "f", "parameters": schema}]}]})
+    assert refused.status_code == 400
+    assert f"Unknown name \"{keyword}\" at 'tools[0].function_declarations[0].parameters.properties[a]'" in refused.json()["error"]["message"]
+    accepted = httpx.post(url, params={"key": KEY}, json={
+        "contents": contents, "tools": [{"functionDeclarations": [{"name": "f", "parametersJsonSchema": schema}]}],
+        "generationConfig": {"responseMimeType": "application/json", "responseJsonSchema": schema}})
+    assert accepted.status_code == 200
+
+
+def test_a_schema_in_both_forms_is_refused(mock):
+    url = f"{mock.url}/v1beta/models/{MODEL}:generateContent"
+    schema = {"type": "object", "properties": {}}
+    refused = httpx.post(url, params={"key": KEY}, json={
+        "contents": [{"parts": [{"text": "hi"}]}],
+        "tools": [{"functionDeclarations": [{"name": "f", "parameters": schema, "parametersJsonSchema": schema}]}]})
+    assert refused.status_code == 400
+    assert "mutually exclusive" in refused.json()["error"]["message"]

@@ -5,7 +5,9 @@
 /// - tools offered, choice not "none", and the choice forces a tool, or the last user text
 ///   contains "tool" (any case) or an offered tool's name: a call to the named tool (the first
 ///   offered tool whose name appears in the text, else the first offered tool);
-/// - otherwise text `Mock reply to: <last user text>`, cut to max_tokens * 4 scalars.
+/// - otherwise text `Mock reply to: <last user text>`, cut to max_tokens * 4 scalars;
+/// - a text answer to a request with a response schema is instead the object `ToolArguments`
+///   builds from that schema, as compact JSON with sorted keys (also cut at max_tokens).
 enum AnswerEngine {
     static let replyPrefix = "Mock reply to: "
     static let toolResultPrefix = "Mock reply to tool result: "
@@ -21,7 +23,9 @@ enum AnswerEngine {
             )
         }
         var text: String
-        if let result = request.toolResult {
+        if let json = request.jsonAnswer {
+            text = json
+        } else if let result = request.toolResult {
             text = toolResultPrefix + result
         } else {
             text = replyPrefix + request.lastUserText

@@ -11,10 +11,18 @@ struct ChatRequest: Sendable {
     /// Set when the last message carries tool results: their text joined by "\n".
     var toolResult: String?
     var tools: [ToolSpec] = []
+    /// With a response schema (OpenAI `response_format` json_schema, Gemini `responseJsonSchema`
+    /// / `responseSchema`): the object built from it, as compact JSON, which replaces a text answer.
+    var jsonAnswer: String?
     var toolChoice: ToolChoice = .auto
 
     init(model: String) {
         self.model = model
+    }
+
+    /// Answers text with an object built from `schema` (nil: no schema, plain text).
+    mutating func answerJSON(following schema: JSON.Object?) {
+        jsonAnswer = schema.map { JSON.string(ToolArguments.object(schema: $0)) }
     }
 
     /// Adds a piece of prompt text to the character count.

@@ -50,7 +50,13 @@ enum GeminiGenerate {
             throw ProviderError.badRequest("* GenerateContentRequest.contents: contents is not specified")
         }
         var request = ChatRequest(model: model)
-        request.maxTokens = body.object("generationConfig")?.int("maxOutputTokens")
+        let config = body.object("generationConfig")
+        request.maxTokens = config?.int("maxOutputTokens")
+        if let config {
+            try GeminiSchemaSubset.exclusive(config, "responseSchema", "responseJsonSchema", at: "generation_config")
+            try GeminiSchemaSubset.check(config["responseSchema"], at: "generation_config.response_schema")
+            request.answerJSON(following: config.object("responseJsonSchema") ?? config.object("responseSchema"))
+        }
         request.countPrompt(text(of: body.object("systemInstruction")))
         for content in contents {
             let text = self.text(of: content)
@@ -63,8 +69,11 @@ enum GeminiGenerate {
             let results = functionResponses(in: last)
             if !results.isEmpty { request.toolResult = results.joined(separator: "\n") }
         }
-        for tool in body.objects("tools") {
-            for declaration in tool.objects("functionDeclarations") {
+        for (toolIndex, tool) in body.objects("tools").enumerated() {
+            for (index, declaration) in tool.objects("functionDeclarations").enumerated() {
+                let path = "tools[\(toolIndex)].function_declarations[\(index)]"
+                try GeminiSchemaSubset.exclusive(declaration, "parameters", "parametersJsonSchema", at: path)
+                try GeminiSchemaSubset.check(declaration["parameters"], at: "\(path).parameters")
                 guard let name = declaration.string("name") else { continue }
                 // google-genai sends JSON-schema declarations built from Python callables as
                 // snake_case `parameters_json_schema`.

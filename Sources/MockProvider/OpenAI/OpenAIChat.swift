@@ -25,6 +25,9 @@ enum OpenAIChat {
             return ToolSpec(name: name, arguments: ToolArguments.object(schema: function.object("parameters")))
         }
         request.toolChoice = toolChoice(body["tool_choice"])
+        if let format = body.object("response_format"), format.string("type") == "json_schema" {
+            request.answerJSON(following: format.object("json_schema")?.object("schema"))
+        }
 
         let answer = AnswerEngine.answer(request)
         let includeUsage = body.object("stream_options")?.bool("include_usage") ?? false

@@ -53,13 +53,15 @@ struct GeminiAdapterTests {
         let body = """
             {"model":"gemini","messages":[{"role":"user","content":"Hi"}],"max_completion_tokens":10,
              "response_format":{"type":"json_schema","json_schema":{"name":"answer","strict":true,
-               "schema":{"type":"object","properties":{"answer":{"type":"string"}},"required":["answer"]}}}}
+               "schema":{"type":"object","properties":{"answer":{"$ref":"#/$defs/A"}},"required":["answer"],
+                 "additionalProperties":false,"$defs":{"A":{"type":"string"}}}}}}
             """
         let request = try Support.translate(adapter, body)
         #expect(Support.canonical(request.body) == Support.canonical("""
             {"contents":[{"role":"user","parts":[{"text":"Hi"}]}],
              "generationConfig":{"maxOutputTokens":10,"responseMimeType":"application/json",
-               "responseSchema":{"type":"object","properties":{"answer":{"type":"string"}},"required":["answer"]}}}
+               "responseJsonSchema":{"type":"object","properties":{"answer":{"$ref":"#/$defs/A"}},"required":["answer"],
+                 "additionalProperties":false,"$defs":{"A":{"type":"string"}}}}}
             """))
     }
 
@@ -94,7 +96,7 @@ struct GeminiAdapterTests {
                 {"text":"Thanks"}]}],
              "tools":[{"functionDeclarations":[
                {"name":"get_weather","description":"Weather for a city",
-                "parameters":{"type":"object","properties":{"city":{"type":"string"},"days":{"type":"integer"}},"required":["city"]}},
+                "parametersJsonSchema":{"type":"object","properties":{"city":{"type":"string"},"days":{"type":"integer"}},"required":["city"]}},
                {"name":"get_time"}]}],
              "toolConfig":{"functionCallingConfig":{"mode":"ANY","allowedFunctionNames":["get_weather"]}}}
             """))
@@ -109,7 +111,7 @@ struct GeminiAdapterTests {
         let request = try Support.translate(adapter, body)
         #expect(Support.canonical(request.body) == Support.canonical("""
             {"contents":[{"role":"user","parts":[{"text":"Hi"}]}],"toolConfig":{"functionCallingConfig":{"mode":"\(mode)"}},
-             "tools":[{"functionDeclarations":[{"name":"f","parameters":{"type":"object","properties":{}}}]}]}
+             "tools":[{"functionDeclarations":[{"name":"f","parametersJsonSchema":{"type":"object","properties":{}}}]}]}
             """))
     }
 

@@ -10,7 +10,7 @@ import NIOCore
 ///   `temperature`, `top_p` → `topP`, `max_completion_tokens` / `max_tokens` →
 ///   `maxOutputTokens` (omitted when neither is set; `defaultMaxTokens` is not needed), `stop` →
 ///   `stopSequences`, `n` → `candidateCount`, `response_format` (json_object →
-///   `responseMimeType`, json_schema → also `responseSchema`), `stream` (picks the method),
+///   `responseMimeType`, json_schema → also `responseJsonSchema`), `stream` (picks the method),
 ///   `tools` → `functionDeclarations`, `tool_choice` → `toolConfig.functionCallingConfig`;
 /// - dropped: `user`, `seed`, `presence_penalty`, `frequency_penalty`, `logit_bias`,
 ///   `parallel_tool_calls`, `service_tier`, `stream_options` (used by the stream translator),

@@ -55,11 +55,14 @@ struct GeminiRequest: Encodable {
         var stopSequences: [String]?
         var candidateCount: Int?
         var responseMimeType: String?
-        var responseSchema: JSONValue?
+        /// JSON Schema as the client wrote it. Not `responseSchema`: that takes Gemini's OpenAPI
+        /// subset, which refuses `additionalProperties` (in every strict OpenAI schema) and
+        /// `$defs` / `$ref` (nested Pydantic models).
+        var responseJsonSchema: JSONValue?
 
         var isEmpty: Bool {
             temperature == nil && topP == nil && maxOutputTokens == nil && stopSequences == nil && candidateCount == nil
-                && responseMimeType == nil && responseSchema == nil
+                && responseMimeType == nil && responseJsonSchema == nil
         }
     }
 
@@ -70,7 +73,8 @@ struct GeminiRequest: Encodable {
     struct FunctionDeclaration: Encodable {
         var name: String
         var description: String?
-        var parameters: JSONValue?
+        /// JSON Schema, for the same reason as `responseJsonSchema` (`parameters` takes the subset).
+        var parametersJsonSchema: JSONValue?
     }
 
     struct ToolConfig: Encodable {
@@ -97,14 +101,14 @@ struct GeminiRequest: Encodable {
             config.responseMimeType = "application/json"
         case .jsonSchema(let schema):
             config.responseMimeType = "application/json"
-            config.responseSchema = schema
+            config.responseJsonSchema = schema
         case .text, nil:
             break
         }
         generationConfig = config.isEmpty ? nil : config
         if !request.tools.isEmpty {
             tools = [Tool(functionDeclarations: request.tools.map {
-                FunctionDeclaration(name: $0.name, description: $0.description, parameters: $0.parameters)
+                FunctionDeclaration(name: $0.name, description: $0.description, parametersJsonSchema: $0.parameters)
             })]
         }
         toolConfig = request.toolChoice.map { choice in
