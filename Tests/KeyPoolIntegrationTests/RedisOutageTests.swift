@@ -68,6 +68,49 @@ struct RedisOutageTests {
         server.stop()
     }
 
+    @Test("a server turned replica (a failover's old primary): the connection goes down, reconnects are refused while it is a replica, and it serves again once it is a primary", arguments: [1, 3])
+    func turnedReplica(pool: Int) async throws {
+        let server = try RedisServer()
+        // The admin connection sends no writes, so it stays up through the whole test.
+        let admin = try RedisClient(url: server.url)
+        // With a pool, the connections that met no refusal must not make the client look up.
+        let client = try RedisClient(url: server.url + "?pool=\(pool)")
+        #expect(try await admin.send(["PING"]) == .status("PONG"))
+        #expect(try await client.send(["SET", "k", "1"]) == .status("OK"))
+
+        #expect(try await admin.send(["REPLICAOF", "127.0.0.1", "1"]) == .status("OK"))
+        // The refusal reaches its caller as the server's reply, then takes the connection down.
+        let refused = try await client.send(["SET", "k", "2"])
+        guard case .error(let message) = refused else {
+            Issue.record("expected READONLY, got \(refused)")
+            return
+        }
+        #expect(message.hasPrefix("READONLY"))
+        // The client as a whole is down at once, although the other pooled connections met no
+        // refusal yet.
+        try await eventually(within: 2) { !client.isConnected }
+        #expect(client.lastError?.code == .notServing)
+        // It stays down: each reconnect finds a replica (ROLE) and is refused, however long it
+        // is left alone. Writes on the connections still open meet READONLY and take them down
+        // too; then calls fail at once.
+        try await eventually(within: 2) {
+            for _ in 0..<pool { _ = try? await client.send(["SET", "k", "2"]) }
+            return (try? await client.send(["GET", "k"])) == nil
+        }
+        try await Task.sleep(for: .seconds(1.2))
+        #expect(!client.isConnected)
+        #expect(client.lastError?.code == .notServing)
+        #expect(client.lastError?.message.contains("is a replica") == true)
+        await #expect { try await client.send(["GET", "k"]) } throws: { error in
+            (error as? RedisError)?.code == .notServing
+        }
+
+        #expect(try await admin.send(["REPLICAOF", "NO", "ONE"]) == .status("OK"))
+        try await eventually(within: 2) { client.isConnected }
+        try await eventually(within: 2) { (try? await client.send(["SET", "k", "3"])) == .status("OK") }
+        #expect(try await admin.send(["GET", "k"]).string == "3")
+    }
+
     @Test("a wrong password gives a clear authentication error; the right one works")
     func authentication() async throws {
         let server = try RedisServer(arguments: ["--requirepass", "s3cret-pass"])
@@ -78,8 +121,14 @@ struct RedisOutageTests {
             return error.code == .authentication && error.message.contains("WRONGPASS")
                 && !error.message.contains("not-it") && !error.description.contains("not-it")
         }
+        // No password for a server that needs one: refused at connect, saying so.
         let missing = try RedisClient(url: server.url)
-        #expect(try await missing.send(["PING"]) == .error("NOAUTH Authentication required."))
+        try await eventually(within: 2) { missing.lastError != nil }
+        await #expect { try await missing.send(["PING"]) } throws: { error in
+            guard let error = error as? RedisError else { return false }
+            return error.code == .authentication && error.message.contains("needs a password")
+                && error.message.contains("NOAUTH")
+        }
 
         let right = try RedisClient(url: "redis://:s3cret-pass@127.0.0.1:\(server.port)")
         #expect(try await right.send(["PING"]) == .status("PONG"))

@@ -80,7 +80,18 @@ def test_a_redis_that_refuses_writes_is_an_outage_not_a_500(start_gateway, echo_
             assert response.status_code == 200, response.text
             assert len(echo_upstream.requests) == 2
         assert_no_secrets(response, gateway)
+        # Health follows, and stays so with no traffic: the refusal took the connection down, and
+        # each reconnect finds a replica. fail_closed is not ready, so a balancer routes around.
+        time.sleep(1.0)
+        health = gateway.get("/health", key=None).json()
+        assert health["status"] == ("unavailable" if mode == "fail_closed" else "degraded")
+        assert health["store"]["status"] == "unavailable"
+        assert health["store"]["error"] == "Redis is not serving commands"
+        ready = gateway.get("/ready", key=None)
+        assert ready.status_code == (503 if mode == "fail_closed" else 200)
         redis.command("REPLICAOF", "NO", "ONE")
+        assert _wait(lambda: gateway.get("/health", key=None).json()["status"] == "ok")
+        assert gateway.get("/ready", key=None).status_code == 200
         assert gateway.chat(BODY).status_code == 200
         # Only the requests Redis itself counted (the fail_open one went to the replica's memory).
         assert gateway.usage()["overview"]["mock"]["total_requests"] == 2

@@ -9,11 +9,13 @@ public final class RedisClient: Sendable {
     public let configuration: RedisConfiguration
     private let connections: [RedisConnection]
     private let next = Atomic<UInt>(0)
+    private let refusal = ServerRefusal()
 
     public init(configuration: RedisConfiguration) {
         self.configuration = configuration
+        let refusal = self.refusal
         self.connections = (0..<max(1, configuration.poolSize)).map {
-            RedisConnection(configuration: configuration, index: $0)
+            RedisConnection(configuration: configuration, index: $0, refusal: refusal)
         }
     }
 
@@ -25,12 +27,14 @@ public final class RedisClient: Sendable {
         for connection in connections { connection.close() }
     }
 
-    /// True when at least one pooled connection is up.
-    public var isConnected: Bool { connections.contains { $0.isConnected } }
+    /// True when at least one pooled connection is up and the server has not refused to serve
+    /// since a connection last passed the serving check (see `ServerRefusal`).
+    public var isConnected: Bool { refusal.current == nil && connections.contains { $0.isConnected } }
 
-    /// Why Redis is unreachable, when no connection is up.
+    /// Why Redis is unusable: the server's refusal, or why no connection is up.
     public var lastError: RedisError? {
-        isConnected ? nil : connections.lazy.compactMap(\.lastError).first
+        if let refused = refusal.current { return refused }
+        return isConnected ? nil : connections.lazy.compactMap(\.lastError).first
     }
 
     /// Sends one command and returns its reply; error replies are returned, not thrown.

@@ -21,6 +21,11 @@ import Glibc
 /// Blocking calls happen only on the I/O thread, never on a NIO event loop or the cooperative
 /// pool (the caller's `send` is MSG_DONTWAIT; what it cannot write at once, the thread writes).
 /// While the connection is down, calls fail at once and the thread reconnects with backoff.
+/// A server that answers but cannot serve (an error reply such as `READONLY` after a failover,
+/// `LOADING`, `OOM`: see `RedisError.notServing`) takes the connection down the same way, after
+/// the reply has reached its caller: the thread reconnects after a backoff, following a host name
+/// that now points at the new primary, and refuses a server that is a replica when it connects.
+/// So `isConnected` (and with it `/health` and `/ready`) tells whether the server serves.
 final class RedisConnection: Sendable {
     private typealias Continuation = UnsafeContinuation<RedisReply, any Error>
 
@@ -58,9 +63,12 @@ final class RedisConnection: Sendable {
     private let wakeFD: Int32
     private let configuration: RedisConfiguration
     private let name: String
+    /// Shared with the client's other connections (see `ServerRefusal`).
+    private let refusal: ServerRefusal
 
-    init(configuration: RedisConfiguration, index: Int) {
+    init(configuration: RedisConfiguration, index: Int, refusal: ServerRefusal) {
         self.configuration = configuration
+        self.refusal = refusal
         self.name = "redis-io-\(index)"
         self.wakeFD = chiredis_eventfd()
         let thread = Thread { [self] in self.run() }
@@ -142,6 +150,9 @@ final class RedisConnection: Sendable {
     private func run() {
         var context: UnsafeMutablePointer<redisContext>?
         var backoff = configuration.reconnectMin
+        // Set when the server answered but refused to serve: reconnecting at once would meet the
+        // same refusal, so the thread waits a backoff first (calls fail at once meanwhile).
+        var pauseBeforeConnect = false
         let clock = ContinuousClock()
         // When replies last made progress (or the connection was last idle): the command
         // timeout runs from here, however often senders wake the thread meanwhile.
@@ -149,16 +160,26 @@ final class RedisConnection: Sendable {
         while true {
             guard let ctx = context else {
                 if isClosed { break }
+                if pauseBeforeConnect {
+                    pauseBeforeConnect = false
+                    _ = chiredis_wait(-1, wakeFD, Int32(clamping: backoff.microseconds / 1000))
+                    chiredis_eventfd_drain(wakeFD)
+                    backoff = min(backoff * 2, configuration.reconnectMax)
+                    continue
+                }
                 switch connect() {
                 case .success(let connected):
+                    // The backoff is reset by the first reply served, not here: a server that
+                    // accepts connections and then refuses every command keeps backing off.
                     context = connected
-                    backoff = configuration.reconnectMin
+                    refusal.clear()
                     state.withLock { state in
                         state.fd = chiredis_context_fd(connected)
                         if case .closed = state.status { return }
                         state.status = .connected
                     }
                 case .failure(let error):
+                    if error.code == .notServing { refusal.record(error) }
                     failAll(with: error, status: .down(error))
                     // Interruptible sleep: close() signals the eventfd.
                     _ = chiredis_wait(-1, wakeFD, Int32(clamping: backoff.microseconds / 1000))
@@ -218,6 +239,7 @@ final class RedisConnection: Sendable {
                     let (error, progressed) = readReplies(on: ctx)
                     failure = error
                     if progressed { lastProgress = clock.now }
+                    if progressed, error == nil { backoff = configuration.reconnectMin }
                 } else if ready == 2 {
                     chiredis_eventfd_drain(wakeFD)
                 }
@@ -226,6 +248,8 @@ final class RedisConnection: Sendable {
                 chiredis_free(ctx)
                 context = nil
                 failAll(with: failure, status: .down(failure))
+                pauseBeforeConnect = failure.code == .notServing
+                if pauseBeforeConnect { refusal.record(failure) }
             }
         }
         if let context { chiredis_free(context) }
@@ -256,7 +280,9 @@ final class RedisConnection: Sendable {
     }
 
     /// Reads what the socket holds and resumes a caller per complete reply, in order.
-    /// Returns the connection error, if any, and whether at least one reply was delivered.
+    /// Returns the connection error, if any, and whether at least one reply was delivered. A
+    /// reply saying the server cannot serve is delivered to its caller (whose `checked()` throws
+    /// `notServing`), then returned as the error that takes the connection down.
     private func readReplies(on ctx: UnsafeMutablePointer<redisContext>) -> (RedisError?, Bool) {
         if chiredis_buffer_read(ctx) != REDIS_OK { return (connectionError(ctx), false) }
         var progressed = false
@@ -272,6 +298,10 @@ final class RedisConnection: Sendable {
             }
             continuation.resume(returning: value)
             progressed = true
+            if case .error(let message) = value {
+                let error = RedisError.reply(message)
+                if error.code == .notServing { return (error, progressed) }
+            }
         }
     }
 
@@ -350,7 +380,43 @@ final class RedisConnection: Sendable {
                 return .failure(error)
             }
         }
+        if let refusal = servingCheck(ctx, target: target) {
+            chiredis_free(ctx)
+            return .failure(refusal)
+        }
         return .success(ctx)
+    }
+
+    /// Whether the server can take the gateway's writes, asked once per connection: `ROLE` (a
+    /// replica refuses every script with READONLY; ROLE answers even while loading) and `PING`
+    /// (refused while the server loads its data, or without the password it needs). Nil when
+    /// it can, or when ROLE is not available (renamed or disabled by a managed service), since
+    /// the first command then tells.
+    private func servingCheck(_ ctx: UnsafeMutablePointer<redisContext>, target: String) -> RedisError? {
+        for command in [RedisCommand("ROLE"), RedisCommand("PING")] {
+            guard let formatted = try? FormattedCommand(command),
+                chiredis_append_formatted(ctx, formatted.pointer, formatted.length) == REDIS_OK,
+                let reply = chiredis_get_reply(ctx)
+            else { return connectionError(ctx) }
+            let value = RedisReply(copying: reply)
+            chiredis_reply_free(reply)
+            switch value {
+            case .error(let message):
+                if message.hasPrefix("NOAUTH") {
+                    return RedisError(.authentication, "\(target) needs a password: \(message)")
+                }
+                let error = RedisError.reply(message)
+                if error.code == .notServing { return RedisError(.notServing, "\(target): \(message)") }
+            case .array(let items):
+                if let role = items.first?.string, role != "master" {
+                    return RedisError(
+                        .notServing, "\(target) is a \(role == "slave" ? "replica" : role), not the primary: the gateway writes on every request")
+                }
+            default:
+                break
+            }
+        }
+        return nil
     }
 
     private func connectionError(_ ctx: UnsafeMutablePointer<redisContext>) -> RedisError {
