@@ -13,7 +13,10 @@ struct ExampleConfigTests {
 
     @Test func exampleIsValidWithoutEnvironment() throws {
         let (config, warnings) = try GatewayConfig.load(path: Self.path, environment: [:])
-        #expect(warnings == [])
+        // The one warning: the seed's access key is a placeholder to replace.
+        #expect(warnings.map(\.message) == [
+            "access_key is the example's published placeholder: anyone can use it to spend every provider key; replace it with 32 or more random characters (openssl rand -hex 24) before exposing the gateway",
+        ])
         #expect(config.accessKeys == ["your-proxy-access-key"])
         #expect(config.redisURL == nil)
         #expect(config.failover == FailoverConfig())  // spelled out with the defaults

@@ -53,14 +53,16 @@ struct SeedConfigTests {
     }
 
     // The seed reuses the placeholders key1/key2 for two different upstreams: allowed, but
-    // worth a warning in case a real key was pasted into the wrong entry.
-    @Test func seedReusedPlaceholderKeysOnlyWarn() throws {
+    // worth a warning in case a real key was pasted into the wrong entry. Its access key is the
+    // published placeholder: allowed too, so the seed runs, but never to be deployed.
+    @Test func seedPlaceholdersOnlyWarn() throws {
         let (_, warnings) = try parseConfig(seedConfig)
         #expect(warnings.map(\.message) == [
+            "access_key is the example's published placeholder: anyone can use it to spend every provider key; replace it with 32 or more random characters (openssl rand -hex 24) before exposing the gateway",
             "provider_keys[1].key[0] duplicates provider_keys[0].key[0], which is sent to a different upstream",
             "provider_keys[1].key[1] duplicates provider_keys[0].key[1], which is sent to a different upstream",
         ])
-        #expect(warnings.map(\.path) == ["provider_keys[1].key[0]", "provider_keys[1].key[1]"])
+        #expect(warnings.map(\.path) == ["access_key", "provider_keys[1].key[0]", "provider_keys[1].key[1]"])
     }
 
     @Test func hashIsTheFileDigestPrefix() throws {

@@ -7,6 +7,7 @@ an access key or the upstream's address (checked on every response here).
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 
 import pytest
@@ -17,6 +18,7 @@ from gateway_fixtures import (
     KEY_IDS,
     PROVIDER_KEYS,
     SECOND_ACCESS_KEY,
+    _gateway_binary,
     assert_no_secrets,
     base_config,
     free_port,
@@ -445,3 +447,22 @@ def test_log_holds_no_secret(start_gateway, upstream):
     # Failover makes several tries per request: their sum is what the mock will have counted.
     wait_for_upstream_requests(upstream, sum(int(r.headers.get("x-gateway-attempts", "0")) for r in responses))
 
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--port", "70000"], "--port must be an integer from 1 to 65535"),
+    (["--port", "0"], "--port must be an integer from 1 to 65535"),
+    (["--redis", "redis://:hunter2-secret@127.0.0.1:99999"], "--redis is not a usable Redis URL: port 99999 out of range"),
+    (["--redis", "redis://:hunter2-secret@127.0.0.1:6379?pool=0"], "--redis is not a usable Redis URL: pool=0 must be an integer from 1 to 64"),
+    (["--redis", "rediss://:hunter2-secret@127.0.0.1:6379"], "--redis is not a usable Redis URL: TLS (rediss://) is not supported"),
+])
+def test_bad_command_line_values_stop_before_start(tmp_path, upstream, arguments, message):
+    # A usage error (64) naming the option, before anything listens or connects; the password in
+    # a bad --redis is never echoed.
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(base_config(upstream.url)))
+    result = subprocess.run([str(_gateway_binary()), "--config", str(config), *arguments],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 64, result.stdout + result.stderr
+    assert message in result.stderr
+    assert "hunter2-secret" not in result.stdout + result.stderr

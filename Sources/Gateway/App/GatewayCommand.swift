@@ -34,6 +34,19 @@ struct GatewayCommand: AsyncParsableCommand {
         if let logFormat, LoggingConfig.Format(rawValue: logFormat) == nil {
             throw ValidationError("--log-format must be json or text")
         }
+        // The same rules as the config's server.port and redis, checked before anything starts
+        // (a bad value would otherwise surface as a bind or connect failure, or a trap).
+        if let port, !(1...65535).contains(port) {
+            throw ValidationError("--port must be an integer from 1 to 65535")
+        }
+        if let redis {
+            do {
+                _ = try RedisConfiguration(url: redis)
+            } catch {
+                // The parser's messages name the part that is wrong, never the password.
+                throw ValidationError("--redis is not a usable Redis URL: \(error.message)")
+            }
+        }
     }
 
     func run() async throws {

@@ -96,9 +96,21 @@ extension ConfigParser {
             } else {
                 first[key] = path
                 unique.append(key)
+                placeholderAccessKeyWarning(key, at: path)
             }
         }
         return unique
+    }
+
+    /// The seed's access key, published in the README and the example config.
+    static let exampleAccessKey = "your-proxy-access-key"
+
+    /// Warns about the published placeholder (valid, so the example runs as shipped): anyone who
+    /// has read the README can spend every provider key behind a gateway that keeps it.
+    private mutating func placeholderAccessKeyWarning(_ key: String, at path: String) {
+        if key == Self.exampleAccessKey {
+            warn(path, "is the example's published placeholder: anyone can use it to spend every provider key; replace it with 32 or more random characters (openssl rand -hex 24) before exposing the gateway")
+        }
     }
 
     private mutating func fallbacks(_ value: ConfigValue?) -> [String: [String]] {
