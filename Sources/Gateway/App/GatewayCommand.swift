@@ -36,16 +36,11 @@ struct GatewayCommand: AsyncParsableCommand {
         }
         // The same rules as the config's server.port and redis, checked before anything starts
         // (a bad value would otherwise surface as a bind or connect failure, or a trap).
-        if let port, !(1...65535).contains(port) {
+        if let port, !ServerConfig.ports.contains(port) {
             throw ValidationError("--port must be an integer from 1 to 65535")
         }
-        if let redis {
-            do {
-                _ = try RedisConfiguration(url: redis)
-            } catch {
-                // The parser's messages name the part that is wrong, never the password.
-                throw ValidationError("--redis is not a usable Redis URL: \(error.message)")
-            }
+        if let redis, let reason = RedisConfiguration.problem(with: redis) {
+            throw ValidationError("--redis \(reason)")
         }
     }
 

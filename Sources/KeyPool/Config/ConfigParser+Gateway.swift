@@ -153,11 +153,8 @@ extension ConfigParser {
         }
         // Parsed in full here, as the client will at start-up, so `--check-config` and a reload
         // refuse what the gateway could not start with (a port out of range, ?pool=99 ...).
-        // The client's messages show the URL with any password replaced by ***.
-        do {
-            _ = try RedisConfiguration(url: url)
-        } catch {
-            problem("\(path) is not a usable Redis URL: \(error.message)")
+        if let reason = RedisConfiguration.problem(with: url) {
+            problem("\(path) \(reason)")
             return nil
         }
         return url

@@ -11,7 +11,7 @@ extension ConfigParser {
             server.host = host
         }
         if let value = members["port"], !value.isNull {
-            if let port = value.integerValue, (1...65535).contains(port) {
+            if let port = value.integerValue, ServerConfig.ports.contains(port) {
                 server.port = port
             } else {
                 problem("server.port must be an integer from 1 to 65535")

@@ -4,6 +4,8 @@ public struct ServerConfig: Sendable, Equatable {
     /// Loopback by default, so a fresh install is not exposed before it is configured.
     public var host: String
     public var port: Int
+    /// What `server.port` and `gateway --port` take.
+    public static let ports = 1...65535
     /// Larger request bodies are refused with 413 before they are read whole.
     public var maxBodyBytes: Int
     /// Time allowed for an upstream to answer (to the first byte of a stream).

@@ -44,6 +44,18 @@ public struct RedisConfiguration: Sendable, Equatable {
     /// while bigger machines gain from a second I/O thread.
     public static var defaultPoolSize: Int { min(4, max(1, ProcessInfo.processInfo.activeProcessorCount / 2)) }
 
+    /// Why `url` would not start a client, as `is not a usable Redis URL: <reason>` (the URL
+    /// shown with any password replaced by ***), or nil when it would. The check the config's
+    /// `redis` and `gateway --redis` share.
+    public static func problem(with url: String) -> String? {
+        do {
+            _ = try RedisConfiguration(url: url)
+            return nil
+        } catch {
+            return "is not a usable Redis URL: \(error.message)"
+        }
+    }
+
     /// Parses `redis://[user:password@]host[:port][/db]` or
     /// `unix://[user:password@]/path/to/socket[?db=N]` (also `redis+unix://`).
     /// Query parameters `pool`, `connect_timeout_ms` and `timeout_ms` tune the client.

@@ -150,9 +150,6 @@ final class RedisConnection: Sendable {
     private func run() {
         var context: UnsafeMutablePointer<redisContext>?
         var backoff = configuration.reconnectMin
-        // Set when the server answered but refused to serve: reconnecting at once would meet the
-        // same refusal, so the thread waits a backoff first (calls fail at once meanwhile).
-        var pauseBeforeConnect = false
         let clock = ContinuousClock()
         // When replies last made progress (or the connection was last idle): the command
         // timeout runs from here, however often senders wake the thread meanwhile.
@@ -160,13 +157,6 @@ final class RedisConnection: Sendable {
         while true {
             guard let ctx = context else {
                 if isClosed { break }
-                if pauseBeforeConnect {
-                    pauseBeforeConnect = false
-                    _ = chiredis_wait(-1, wakeFD, Int32(clamping: backoff.microseconds / 1000))
-                    chiredis_eventfd_drain(wakeFD)
-                    backoff = min(backoff * 2, configuration.reconnectMax)
-                    continue
-                }
                 switch connect() {
                 case .success(let connected):
                     // The backoff is reset by the first reply served, not here: a server that
@@ -179,12 +169,8 @@ final class RedisConnection: Sendable {
                         state.status = .connected
                     }
                 case .failure(let error):
-                    if error.code == .notServing { refusal.record(error) }
-                    failAll(with: error, status: .down(error))
-                    // Interruptible sleep: close() signals the eventfd.
-                    _ = chiredis_wait(-1, wakeFD, Int32(clamping: backoff.microseconds / 1000))
-                    chiredis_eventfd_drain(wakeFD)
-                    backoff = min(backoff * 2, configuration.reconnectMax)
+                    takeDown(with: error)
+                    waitBackoff(&backoff)
                 }
                 continue
             }
@@ -247,9 +233,11 @@ final class RedisConnection: Sendable {
             if let failure {
                 chiredis_free(ctx)
                 context = nil
-                failAll(with: failure, status: .down(failure))
-                pauseBeforeConnect = failure.code == .notServing
-                if pauseBeforeConnect { refusal.record(failure) }
+                takeDown(with: failure)
+                // A lost connection is retried at once; a server that answered but refused to
+                // serve would refuse again, so the reconnect waits a backoff (calls fail at once
+                // meanwhile).
+                if failure.code == .notServing { waitBackoff(&backoff) }
             }
         }
         if let context { chiredis_free(context) }
@@ -312,6 +300,21 @@ final class RedisConnection: Sendable {
         }
     }
 
+    /// The connection is down with `error`: every caller in flight or queued fails with it, and a
+    /// refusal to serve is recorded for the whole pool.
+    private func takeDown(with error: RedisError) {
+        if error.code == .notServing { refusal.record(error) }
+        failAll(with: error, status: .down(error))
+    }
+
+    /// Sleeps `backoff` (woken early by close(), which signals the eventfd), then doubles it up
+    /// to the maximum.
+    private func waitBackoff(_ backoff: inout Duration) {
+        _ = chiredis_wait(-1, wakeFD, Int32(clamping: backoff.microseconds / 1000))
+        chiredis_eventfd_drain(wakeFD)
+        backoff = min(backoff * 2, configuration.reconnectMax)
+    }
+
     /// Fails every caller in flight or queued and sets the status (closed stays closed).
     private func failAll(with error: RedisError, status: Status) {
         let (queued, awaiting) = state.withLock { state -> ([Pending], [Continuation]) in
@@ -357,66 +360,54 @@ final class RedisConnection: Sendable {
         if configuration.database != 0 {
             handshake.append((RedisCommand("SELECT", String(configuration.database)), "SELECT \(configuration.database)"))
         }
-        for (command, label) in handshake {
-            do {
-                let formatted = try FormattedCommand(command)
-                guard chiredis_append_formatted(ctx, formatted.pointer, formatted.length) == REDIS_OK,
-                    let reply = chiredis_get_reply(ctx)
-                else {
-                    let error = connectionError(ctx)
-                    chiredis_free(ctx)
-                    return .failure(error)
-                }
-                let value = RedisReply(copying: reply)
-                chiredis_reply_free(reply)
-                if case .error(let message) = value {
-                    chiredis_free(ctx)
+        do throws(RedisError) {
+            for (command, label) in handshake {
+                if case .error(let message) = try blockingCall(command, on: ctx) {
                     // The server's message names the problem (WRONGPASS, NOAUTH, DB index out of
                     // range); it never echoes the password.
-                    return .failure(RedisError(.authentication, "\(label) refused by \(target): \(message)"))
+                    throw RedisError(.authentication, "\(label) refused by \(target): \(message)")
                 }
-            } catch {
-                chiredis_free(ctx)
-                return .failure(error)
             }
-        }
-        if let refusal = servingCheck(ctx, target: target) {
+            try servingCheck(ctx, target: target)
+        } catch {
             chiredis_free(ctx)
-            return .failure(refusal)
+            return .failure(error)
         }
         return .success(ctx)
     }
 
+    /// One command and its reply on a connection nothing else uses yet (the handshake).
+    private func blockingCall(_ command: RedisCommand, on ctx: UnsafeMutablePointer<redisContext>) throws(RedisError) -> RedisReply {
+        let formatted = try FormattedCommand(command)
+        guard chiredis_append_formatted(ctx, formatted.pointer, formatted.length) == REDIS_OK,
+            let reply = chiredis_get_reply(ctx)
+        else { throw connectionError(ctx) }
+        defer { chiredis_reply_free(reply) }
+        return RedisReply(copying: reply)
+    }
+
     /// Whether the server can take the gateway's writes, asked once per connection: `ROLE` (a
     /// replica refuses every script with READONLY; ROLE answers even while loading) and `PING`
-    /// (refused while the server loads its data, or without the password it needs). Nil when
-    /// it can, or when ROLE is not available (renamed or disabled by a managed service), since
-    /// the first command then tells.
-    private func servingCheck(_ ctx: UnsafeMutablePointer<redisContext>, target: String) -> RedisError? {
+    /// (refused while the server loads its data, or without the password it needs). Throws when
+    /// it cannot; passes when ROLE is not available (renamed or disabled by a managed service),
+    /// since the first command then tells.
+    private func servingCheck(_ ctx: UnsafeMutablePointer<redisContext>, target: String) throws(RedisError) {
         for command in [RedisCommand("ROLE"), RedisCommand("PING")] {
-            guard let formatted = try? FormattedCommand(command),
-                chiredis_append_formatted(ctx, formatted.pointer, formatted.length) == REDIS_OK,
-                let reply = chiredis_get_reply(ctx)
-            else { return connectionError(ctx) }
-            let value = RedisReply(copying: reply)
-            chiredis_reply_free(reply)
-            switch value {
+            switch try blockingCall(command, on: ctx) {
             case .error(let message):
                 if message.hasPrefix("NOAUTH") {
-                    return RedisError(.authentication, "\(target) needs a password: \(message)")
+                    throw RedisError(.authentication, "\(target) needs a password: \(message)")
                 }
-                let error = RedisError.reply(message)
-                if error.code == .notServing { return RedisError(.notServing, "\(target): \(message)") }
+                if RedisError.reply(message).code == .notServing { throw RedisError(.notServing, "\(target): \(message)") }
             case .array(let items):
                 if let role = items.first?.string, role != "master" {
-                    return RedisError(
+                    throw RedisError(
                         .notServing, "\(target) is a \(role == "slave" ? "replica" : role), not the primary: the gateway writes on every request")
                 }
             default:
                 break
             }
         }
-        return nil
     }
 
     private func connectionError(_ ctx: UnsafeMutablePointer<redisContext>) -> RedisError {

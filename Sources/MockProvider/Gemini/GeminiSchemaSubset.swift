@@ -17,13 +17,12 @@ enum GeminiSchemaSubset {
             }
             return
         }
-        for key in object.keys.sorted() {
-            if unknownKeywords.contains(key) {
-                throw ProviderError.badRequest(
-                    "Invalid JSON payload received. Unknown name \"\(key)\" at '\(path)': Cannot find field.")
-            }
+        let keys = object.keys.sorted()
+        if let key = keys.first(where: unknownKeywords.contains) {
+            throw ProviderError.badRequest(
+                "Invalid JSON payload received. Unknown name \"\(key)\" at '\(path)': Cannot find field.")
         }
-        for key in object.keys.sorted() {
+        for key in keys {
             // Under `properties` the keys are the client's own names, not keywords.
             if key == "properties", let properties = object[key] as? JSON.Object {
                 for name in properties.keys.sorted() { try check(properties[name], at: "\(path).properties[\(name)]") }
