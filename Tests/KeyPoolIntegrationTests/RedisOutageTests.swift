@@ -111,6 +111,43 @@ struct RedisOutageTests {
         #expect(try await admin.send(["GET", "k"]).string == "3")
     }
 
+    @Test("a refusal in the middle of a pipeline: the replies read behind it reach their callers before the connection goes down")
+    func refusalMidPipeline() async throws {
+        let server = try RedisServer()
+        let admin = try RedisClient(url: server.url)
+        let client = try RedisClient(url: server.url)
+        #expect(try await client.send(["SET", "a", "1"]) == .status("OK"))
+        #expect(try await client.send(["SET", "b", "2"]) == .status("OK"))
+        // Out of memory: writes are refused with OOM (a refusal to serve), reads still answer.
+        #expect(try await admin.send(["CONFIG", "SET", "maxmemory-policy", "noeviction"]) == .status("OK"))
+        #expect(try await admin.send(["CONFIG", "SET", "maxmemory", "1"]) == .status("OK"))
+
+        // BLPOP holds the connection's later commands in the server for 300 ms, so the refused
+        // write and the two reads behind it are answered together, in one read.
+        let blocker = Task { try await client.send(["BLPOP", "nothing", "0.3"]) }
+        try await Task.sleep(for: .milliseconds(50))
+        let write = Task { try await client.send(["SET", "c", "3"]) }
+        try await Task.sleep(for: .milliseconds(20))
+        let readA = Task { try await client.send(["GET", "a"]) }
+        try await Task.sleep(for: .milliseconds(20))
+        let readB = Task { try await client.send(["GET", "b"]) }
+
+        #expect(try await blocker.value == .null)
+        let refused = try await write.value
+        guard case .error(let message) = refused else {
+            Issue.record("expected OOM, got \(refused)")
+            return
+        }
+        #expect(message.hasPrefix("OOM"))
+        // Before: both reads failed with the OOM error, as if the connection had been lost
+        // before they ran.
+        #expect(try await readA.value.string == "1")
+        #expect(try await readB.value.string == "2")
+        // The refusal still takes the connection down; it comes back by itself (PING passes the
+        // serving check while only writes are refused).
+        try await eventually(within: 2) { (try? await client.send(["GET", "a"]))?.string == "1" }
+    }
+
     @Test("a wrong password gives a clear authentication error; the right one works")
     func authentication() async throws {
         let server = try RedisServer(arguments: ["--requirepass", "s3cret-pass"])

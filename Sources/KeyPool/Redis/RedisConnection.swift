@@ -270,25 +270,30 @@ final class RedisConnection: Sendable {
     /// Reads what the socket holds and resumes a caller per complete reply, in order.
     /// Returns the connection error, if any, and whether at least one reply was delivered. A
     /// reply saying the server cannot serve is delivered to its caller (whose `checked()` throws
-    /// `notServing`), then returned as the error that takes the connection down.
+    /// `notServing`), then returned as the error that takes the connection down, but only after
+    /// every complete reply read behind it has reached its own caller too: those commands ran,
+    /// and failing them as lost would tell their callers otherwise.
     private func readReplies(on ctx: UnsafeMutablePointer<redisContext>) -> (RedisError?, Bool) {
         if chiredis_buffer_read(ctx) != REDIS_OK { return (connectionError(ctx), false) }
         var progressed = false
+        var refused: RedisError?
         while true {
             var status: Int32 = REDIS_OK
             guard let reply = chiredis_reply_from_reader(ctx, &status) else {
-                return (status == REDIS_OK ? nil : connectionError(ctx), progressed)
+                // A refusal is the reason the connection goes down (and backs off), even if the
+                // bytes after it did not parse.
+                return (refused ?? (status == REDIS_OK ? nil : connectionError(ctx)), progressed)
             }
             let value = RedisReply(copying: reply)
             chiredis_reply_free(reply)
             guard let continuation = state.withLock({ $0.awaiting.popFirst() }) else {
-                return (RedisError(.connectionLost, "Redis sent a reply nobody asked for"), progressed)
+                return (refused ?? RedisError(.connectionLost, "Redis sent a reply nobody asked for"), progressed)
             }
             continuation.resume(returning: value)
             progressed = true
-            if case .error(let message) = value {
+            if refused == nil, case .error(let message) = value {
                 let error = RedisError.reply(message)
-                if error.code == .notServing { return (error, progressed) }
+                if error.code == .notServing { refused = error }
             }
         }
     }
