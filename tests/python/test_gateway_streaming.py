@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import struct
 import time
 
 import openai
 import pytest
 
-from gateway_fixtures import HTTP, KEY_IDS, PROVIDER_KEYS, assert_no_secrets, base_config, new_http_client
+from gateway_fixtures import ACCESS_KEY, HTTP, KEY_IDS, PROVIDER_KEYS, assert_no_secrets, base_config, new_http_client
 from helpers import REPLY, tokens, words
 
 QUESTION = "Stream me a short answer"
@@ -289,3 +291,48 @@ def test_client_disconnect_while_upstream_is_silent(start_gateway, upstream):
     usage = gateway.wait_usage(lambda u: key_usage(u)["total_tokens"] > 0)
     assert key_usage(usage)["requests"] == 1
     assert key_usage(usage)["total_tokens"] > 0
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+def test_a_client_reset_before_the_answer_is_still_settled_and_logged(gateway, upstream, stream):
+    """A client whose connection resets while the provider works (an SDK timeout, a killed
+    process): the gateway cannot even write the answer's head, and Hummingbird then drops the
+    answer unwritten. The provider did the work, so the key is still charged and the request
+    logged (before: neither happened; the window kept the estimate and the usage lost it)."""
+    # A stream that would go on for seconds after its first event.
+    upstream.patch_config({"faults": {"latency_ms": 600, "chunk_gap_ms": 300}})
+    body = json.dumps({"model": "gpt-4o-mini", "messages": MESSAGES, "stream": stream}).encode()
+    head = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: gateway\r\n"
+            f"Authorization: Bearer {ACCESS_KEY}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    sock = socket.create_connection(("127.0.0.1", gateway.port))
+    # Linger 0: close() resets the connection, as a process that dies or an abandoned socket does.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.sendall(head + body)
+    time.sleep(0.2)
+    sock.close()
+
+    if stream:
+        # Charged what was generated before it was dropped: the prompt estimate and one event.
+        usage = gateway.wait_usage(lambda u: key_usage(u)["total_tokens"] > 0, timeout=5)
+    else:
+        usage = gateway.wait_usage(lambda u: key_usage(u)["total_tokens"] == TOTAL, timeout=5)
+        assert key_usage(usage)["total_tokens"] == TOTAL
+    mine = key_usage(usage)
+    assert mine["requests"] == 1 and mine["total_requests"] == 1
+    assert mine["rate_limit_windows"]["tokens_min"] == mine["total_tokens"] > 0
+    assert upstream.key_stats(PROVIDER_KEYS[0])["requests"] == 1
+    # The stream's upstream request is stopped (its connection closed mid-answer).
+    deadline = time.monotonic() + 2
+    while stream and gateway.upstream_connections(upstream.port) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not stream or gateway.upstream_connections(upstream.port) == 0
+
+    deadline = time.monotonic() + 5
+    while not (lines := [json.loads(line) for line in gateway.log().splitlines()
+                         if line.startswith("{") and '"endpoint":"/v1/chat/completions"' in line]) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(lines) == 1
+    assert lines[0]["status"] == 200 and lines[0]["key_id"] == KEY_IDS[0]
+    # A whole answer is handed over in one write and logged then; a stream is logged as left.
+    assert lines[0]["error"] == ("client_disconnected" if stream else None)

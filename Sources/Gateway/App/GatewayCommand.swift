@@ -90,6 +90,8 @@ struct GatewayCommand: AsyncParsableCommand {
             try await Self.serve(app, state: state, logger: logger)
             hangUp.cancel()
             watcher.stop()
+            // Whole answers settle beside their write; the last ones may still be in flight.
+            await state.settles.finish(within: .seconds(ShutdownDrain.graceAfterExpirySeconds))
             state.redis?.close()
         } catch {
             http.shutdown()

@@ -48,6 +48,8 @@ final class GatewayState: Sendable {
     let http: UpstreamClient
     /// Set off by SIGTERM; open streams register with it.
     let drain = ShutdownDrain()
+    /// Settles running beside answers already handed to the server; shutdown waits for them.
+    let settles = PendingSettles()
     let metrics: GatewayMetrics
     /// The log handlers' level and format, updated by reloads.
     let logSettings: LogSettings

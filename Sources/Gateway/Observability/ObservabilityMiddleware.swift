@@ -4,9 +4,9 @@ import KeyPool
 import Logging
 
 /// The outermost middleware: gives each request its id (`x-request-id`, the client's or a new
-/// one) and its record, turns errors into answers so that every answer carries the id, and once
-/// the answer's last byte is written (a stream's end) writes the request's log line and its
-/// metrics.
+/// one) and its record, turns errors into answers so that every answer carries the id, and
+/// writes the request's log line and its metrics once the answer is complete: a whole answer
+/// when it is handed to the server, a stream when its last byte is written.
 struct ObservabilityMiddleware: RouterMiddleware {
     typealias Context = GatewayContext
 
@@ -44,8 +44,20 @@ struct ObservabilityMiddleware: RouterMiddleware {
         let finished = Finished(
             state: state, record: record, logger: context.logger, method: request.method.rawValue,
             path: request.uri.path, status: response.status.code)
+        guard response.body.contentLength == nil else {
+            // An answer of known length is one buffer here (the gateway builds such answers
+            // whole), which Hummingbird writes with its head in a single flush: reported now.
+            // Wrapping it in a closure would cost that flush (head, body and end written apart).
+            finished.report()
+            return response
+        }
+        // A stream: reported once its last byte is written, or when Hummingbird drops it
+        // unwritten because the client left before its head could be sent.
         let body = response.body
-        response.body = ResponseBody(contentLength: body.contentLength) { writer in
+        response.body = UnwrittenBody.body(abandoned: {
+            record.update { $0.error = $0.error ?? "client_disconnected" }
+            finished.report()
+        }) { writer in
             do {
                 try await body.write(writer)
             } catch {

@@ -131,14 +131,16 @@ extension ChatProxy {
             let logged = bodyLog.text(answer)
             record.update { $0.responseBody = logged }
         }
+        // The answer goes out whole, in one flush with its head, while the settle runs beside
+        // it: the client never waits on the store, and the settle happens even if the client
+        // has gone (the provider did the work).
         let lease = attempt.lease
-        let answerBody = answer
-        // The answer is written first and settled after, so the client never waits on the store.
-        return .answered(Response(status: .ok, headers: headers, body: ResponseBody(contentLength: answerBody.readableBytes) { writer in
-            try await writer.write(answerBody)
-            await settle(lease, release: false, tokens: usage?.totalTokens ?? lease.reservedTokens, context: context)
-            try await writer.finish(nil)
-        }))
+        let store = state.store
+        let logger = context.logger
+        state.settles.run {
+            await Self.settle(store: store, lease, release: false, tokens: usage?.totalTokens ?? lease.reservedTokens, logger: logger)
+        }
+        return .answered(Response(status: .ok, headers: headers, body: .init(byteBuffer: answer)))
     }
 
     /// A 2xx answer the gateway cannot pass on: the provider did the work (and bills it), so the

@@ -57,7 +57,14 @@ extension ChatProxy {
         let start = first
         let translatorSoFar = translator
         let upstreamEnded = ended
-        return .answered(Response(status: .ok, headers: headers, body: ResponseBody { writer in
+        let settles = state.settles
+        // Never written (the client left before the head could go): the upstream stops when
+        // `chunks` is released with this closure; the key is charged what was generated so far.
+        let abandoned: @Sendable () -> Void = {
+            let tokens = translatorSoFar.usage?.totalTokens ?? (attempt.promptEstimate + translatorSoFar.dataEvents)
+            settles.run { await Self.settle(store: store, attempt.lease, release: false, tokens: tokens, logger: logger) }
+        }
+        return .answered(Response(status: .ok, headers: headers, body: UnwrittenBody.body(abandoned: abandoned) { writer in
             var translator = translatorSoFar
             metrics.streamStarted()
             defer { metrics.streamEnded() }

@@ -1,0 +1,53 @@
+import Synchronization
+
+/// Settles that run after their answer was handed to the server, counted so that shutdown waits
+/// for them before it closes the store.
+///
+/// A whole (non-streamed) answer goes to Hummingbird as one buffer, which it writes with its head
+/// in a single flush; nothing can run after that write inside the request, so the answer's
+/// settle runs beside it, in a task of its own. The client never waits on the store, and the
+/// settle happens whether or not the write reaches the client (the provider did the work).
+final class PendingSettles: Sendable {
+    private struct Tasks {
+        var next = 0
+        var running: [Int: Task<Void, Never>] = [:]
+    }
+
+    private let tasks = Mutex(Tasks())
+
+    /// Settles in progress.
+    var count: Int { tasks.withLock { $0.running.count } }
+
+    /// Runs `settle` in its own task.
+    func run(_ settle: @escaping @Sendable () async -> Void) {
+        tasks.withLock { tasks in
+            let id = tasks.next
+            tasks.next += 1
+            // The task's removal takes the lock, so it cannot happen before this insertion.
+            tasks.running[id] = Task {
+                await settle()
+                self.remove(id)
+            }
+        }
+    }
+
+    /// Waits for the settles in progress (and any they lead to) for at most `limit`.
+    func finish(within limit: Duration) async {
+        let deadline = ContinuousClock.now + limit
+        while ContinuousClock.now < deadline {
+            let running = tasks.withLock { Array($0.running.values) }
+            if running.isEmpty { return }
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { for task in running { await task.value } }
+                group.addTask { try? await Task.sleep(until: deadline) }
+                await group.next()
+                // Cancels the wait only: the settles themselves are not children of the group.
+                group.cancelAll()
+            }
+        }
+    }
+
+    private func remove(_ id: Int) {
+        _ = tasks.withLock { $0.running.removeValue(forKey: id) }
+    }
+}
