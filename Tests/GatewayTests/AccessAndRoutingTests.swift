@@ -14,9 +14,26 @@ struct AccessKeysTests {
         try keys.authorize([HTTPField.Name("x-api-key")!: "second-key"])
     }
 
+    /// An Authorization header that carries no Bearer key: named as the problem.
     @Test(arguments: ["", "Bearer", "Bearer ", "Basic Zmlyc3Qta2V5", "first-key"])
-    func missingKeyIs401(header: String) {
-        #expect(code(header) == "missing")
+    func malformedAuthorizationIs401(header: String) {
+        #expect(code(header) == "malformed")
+    }
+
+    @Test func missingKeyIs401() {
+        #expect {
+            try keys.authorize([:])
+        } throws: { error in
+            (error as? GatewayError)?.message.hasPrefix("Missing access key.") == true
+        }
+    }
+
+    /// Basic credentials (a proxy in front) do not hide the key in x-api-key; a Bearer key wins.
+    @Test func xAPIKeyIsReadPastAnotherScheme() throws {
+        let apiKey = HTTPField.Name("x-api-key")!
+        #expect(try keys.authorize([.authorization: "Basic dXNlcjpwYXNz", apiKey: "second-key"]) == KeyID.of("second-key"))
+        #expect(try keys.authorize([.authorization: "Bearer first-key", apiKey: "second-key"]) == KeyID.of("first-key"))
+        #expect(code("Bearer nope", apiKey: "second-key") == "wrong")
     }
 
     @Test func wrongKeyIsTheOther401() {
@@ -33,13 +50,16 @@ struct AccessKeysTests {
     }
 
     /// Which of the two 401s `authorize` gives for an Authorization header.
-    func code(_ header: String) -> String {
+    func code(_ header: String, apiKey: String? = nil) -> String {
+        var headers: HTTPFields = [.authorization: header]
+        if let apiKey { headers[HTTPField.Name("x-api-key")!] = apiKey }
         do {
-            try keys.authorize([.authorization: header])
+            try keys.authorize(headers)
             return "accepted"
         } catch {
             #expect(error.status == .unauthorized && error.code == "invalid_api_key")
-            return error.message.hasPrefix("Missing") ? "missing" : "wrong"
+            if error.message.hasPrefix("Missing") { return "missing" }
+            return error.message.hasPrefix("The Authorization header") ? "malformed" : "wrong"
         }
     }
 

@@ -68,6 +68,9 @@ INVALID = [
     (json.dumps({**GOOD, "stream": 1}).encode(), "stream", "invalid_type"),
     (json.dumps({**GOOD, "max_tokens": "10"}).encode(), "max_tokens", "invalid_type"),
     (json.dumps({**GOOD, "max_tokens": 1.5}).encode(), "max_tokens", "invalid_type"),
+    (json.dumps({**GOOD, "max_tokens": 0}).encode(), "max_tokens", "invalid_value"),
+    # The error names the member the client sent (max_completion_tokens wins over max_tokens).
+    (json.dumps({**GOOD, "max_completion_tokens": 0, "max_tokens": 5}).encode(), "max_completion_tokens", "invalid_value"),
     # JSONDecoder reads these; the duplicate check cannot, so they are refused (a second
     # "model" member here would otherwise pass it).
     (b"\xef\xbb\xbf" + b'{"model": "gpt-4o-mini", "model": "gpt-4o", "messages": [{"role": "user", "content": "x"}]}',
@@ -112,6 +115,21 @@ def test_unauthorized_401(gateway, upstream, headers):
     assert_untouched(gateway, upstream)
 
 
+def test_x_api_key_is_read_past_an_authorization_header_of_another_scheme(gateway, upstream):
+    """A proxy in front may add Basic credentials; the access key in x-api-key still counts.
+    An Authorization header that carries no Bearer key is named as the problem."""
+    basic = {"Authorization": "Basic dXNlcjpwYXNz"}
+    response = gateway.chat(GOOD, key=None, headers={**basic, "x-api-key": ACCESS_KEY})
+    assert response.status_code == 200
+    error = error_of(gateway.chat(GOOD, key=None, headers=basic), 401, "invalid_request_error", "invalid_api_key")
+    assert error["message"].startswith("The Authorization header carries no access key.")
+    error = error_of(gateway.chat(GOOD, key=None), 401, "invalid_request_error", "invalid_api_key")
+    assert error["message"].startswith("Missing access key.")
+    # A Bearer key wins over x-api-key.
+    error_of(gateway.chat(GOOD, key="wrong-key", headers={"x-api-key": ACCESS_KEY}), 401, "invalid_request_error", "invalid_api_key")
+    assert upstream.stats()["requests"] == 1
+
+
 @pytest.mark.parametrize("path", ["/v1/usage", "/v1/models", "/v1/models/gpt-4o"])
 def test_other_endpoints_need_the_access_key(gateway, path):
     for headers in ({}, {"Authorization": "Bearer nope"}):
@@ -142,14 +160,35 @@ def test_unknown_url_404(gateway, method, path):
 
 
 @pytest.mark.parametrize(
-    ("method", "path"),
-    [("GET", "/v1/chat/completions"), ("GET", "/chat/completions"), ("PUT", "/v1/chat/completions"),
-     ("POST", "/v1/models"), ("DELETE", "/v1/usage"), ("POST", "/health")],
+    ("method", "path", "allow"),
+    [("GET", "/v1/chat/completions", "POST"), ("GET", "/chat/completions", "POST"), ("PUT", "/v1/chat/completions", "POST"),
+     ("POST", "/v1/models", "GET, HEAD"), ("DELETE", "/v1/models/gpt-4o", "GET, HEAD"), ("DELETE", "/v1/usage", "GET, HEAD"),
+     ("POST", "/health", "GET, HEAD"), ("HEAD", "/v1/chat/completions", "POST")],
 )
-def test_wrong_method_405(gateway, upstream, method, path):
+def test_wrong_method_405(gateway, upstream, method, path, allow):
     response = HTTP.request(method, f"{gateway.url}{path}", headers=gateway.headers())
-    error_of(response, 405, "invalid_request_error", "method_not_allowed")
+    if method == "HEAD":
+        assert response.status_code == 405 and response.content == b""
+    else:
+        error_of(response, 405, "invalid_request_error", "method_not_allowed")
+    # RFC 9110: a 405 lists the methods the resource serves.
+    assert response.headers["allow"] == allow
     assert upstream.stats()["requests"] == 0
+
+
+@pytest.mark.parametrize("path", ["/health", "/ready", "/metrics", "/v1/models", "/v1/models/mock/gpt-4o", "/v1/usage"])
+def test_head_on_the_get_routes(gateway, path):
+    """Monitors and load balancers probe with HEAD: the GET answer's head, no body."""
+    response = HTTP.head(f"{gateway.url}{path}", headers=gateway.headers())
+    assert response.status_code == 200 and response.content == b""
+    assert response.headers["content-type"] == HTTP.get(f"{gateway.url}{path}", headers=gateway.headers()).headers["content-type"]
+    if path.startswith("/v1/models"):
+        assert int(response.headers["content-length"]) == len(HTTP.get(f"{gateway.url}{path}", headers=gateway.headers()).content)
+    # The access key is still needed, and the connection stays usable after a bodiless 401.
+    with new_http_client() as client:
+        denied = client.head(f"{gateway.url}{path}")
+        assert denied.status_code == (200 if path in ("/health", "/ready", "/metrics") else 401) and denied.content == b""
+        assert client.get(f"{gateway.url}/health").status_code == 200
 
 
 # 413 -------------------------------------------------------------------------------------------
@@ -225,6 +264,10 @@ def test_request_larger_than_every_keys_token_limit_is_400(start_gateway, upstre
     assert_no_secrets(response, gateway)
     assert_untouched(gateway, upstream)
     assert all(k["rate_limit_windows"]["tokens_min"] == 0 for k in gateway.key_usage().values())
+    # The message and param name the member the client used.
+    response = gateway.chat({**GOOD, "max_completion_tokens": 600})
+    error = error_of(response, 400, "invalid_request_error", "token_limit_exceeded", "max_completion_tokens")
+    assert "Lower max_completion_tokens" in error["message"]
     assert gateway.chat({**GOOD, "max_tokens": 400}).status_code == 200
     assert upstream.stats()["requests"] == 1
 

@@ -330,3 +330,12 @@ def test_no_secret_reaches_logs_metrics_usage_health_or_redis(start_gateway, ups
         assert secret not in health, f"/health leaks {secret}"
         assert secret.encode() not in keyspace, f"Redis leaks {secret}"
     assert "Bearer " not in log
+
+
+def test_every_authorized_request_logs_its_access_key_id(gateway):
+    for path in ("/v1/models", "/v1/models/gpt-4o", "/v1/usage"):
+        assert gateway.get(path, key=SECOND_ACCESS_KEY).status_code == 200
+    lines = wait_for_lines(gateway, 3)
+    assert [(l["endpoint"], l["access_key_id"]) for l in lines] == [
+        ("/v1/models", key_id(SECOND_ACCESS_KEY)), ("/v1/models/gpt-4o", key_id(SECOND_ACCESS_KEY)),
+        ("/v1/usage", key_id(SECOND_ACCESS_KEY))]

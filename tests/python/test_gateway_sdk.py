@@ -270,6 +270,9 @@ def test_models_retrieve(gateway):
     explicit = gateway.get("/v1/models/mock/gpt-4o")
     assert explicit.status_code == 200
     assert explicit.json()["id"] == "mock/gpt-4o" and explicit.json()["owned_by"] == "mock"
+    # The SDK percent-encodes the slash (/v1/models/mock%2Fgpt-4o).
+    named = client.models.retrieve("mock/gpt-4o")
+    assert (named.id, named.owned_by) == ("mock/gpt-4o", "mock")
     with pytest.raises(openai.NotFoundError) as raised:
         client.models.retrieve("gpt-5")
     assert raised.value.status_code == 404

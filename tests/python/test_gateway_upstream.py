@@ -109,8 +109,10 @@ def test_stream_with_include_usage_is_forwarded_untouched(echo_gateway, echo_ups
 def echo_key_error(status: int, json_body: bool = True):
     def responder(record):
         secret = record["headers"]["authorization"].split(" ", 1)[1]
+        # Self-hosted servers name themselves in errors; the client must not learn the address.
+        where = f"http://{record['headers']['host']}/v1/chat/completions"
         if json_body:
-            body = json.dumps({"error": {"message": f"Problem with key {secret} (Bearer {secret})",
+            body = json.dumps({"error": {"message": f"Problem with key {secret} (Bearer {secret}) at {where}",
                                          "type": "invalid_request_error", "param": "messages", "code": "bad_thing"}})
         else:
             body = f"<html>key {secret} rejected</html>"

@@ -15,9 +15,25 @@ enum UpstreamErrorText {
         }
     }
 
-    /// `text` with every occurrence of `secret` (the key a try used) replaced.
-    static func redact(_ text: String, secret: String) -> String {
-        secret.isEmpty ? text : text.replacingOccurrences(of: secret, with: "[redacted]")
+    /// `text` with every occurrence of each of `hidden` (longest first) replaced.
+    static func redact(_ text: String, hiding hidden: [String]) -> String {
+        var text = text
+        for value in hidden.sorted(by: { $0.count > $1.count }) where !value.isEmpty && text.contains(value) {
+            text = text.replacingOccurrences(of: value, with: "[redacted]")
+        }
+        return text
+    }
+
+    /// What a provider's message must not show the client about a try: its key, and where the
+    /// provider is (the entry's `base_url`, and its host with and without the port: an internal
+    /// upstream's address is the operator's business).
+    static func hidden(secret: String, baseURL: String) -> [String] {
+        var hidden = [secret, baseURL]
+        if let url = URLComponents(string: baseURL), let host = url.host, !host.isEmpty {
+            hidden.append(host)
+            if let port = url.port { hidden.append("\(host):\(port)") }
+        }
+        return hidden
     }
 
     /// The provider's message without anything shaped like an API key (Anthropic `sk-ant-…`,

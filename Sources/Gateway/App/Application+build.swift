@@ -30,8 +30,9 @@ func buildApplication(
 
     let router = Router(context: GatewayContext.self)
     router.add(middleware: ObservabilityMiddleware(state: state))
-    router.add(middleware: ErrorMiddleware(knownPaths: [
-        "/v1/chat/completions", "/chat/completions", "/v1/models", "/v1/models/", "/v1/usage", "/health", "/ready", "/metrics",
+    router.add(middleware: ErrorMiddleware(routes: [
+        ("/v1/chat/completions", .post), ("/chat/completions", .post), ("/v1/models", .get), ("/v1/models/", .get),
+        ("/v1/usage", .get), ("/health", .get), ("/ready", .get), ("/metrics", .get),
     ]))
     HealthRoutes(state: state).register(on: router)
     ChatRoutes(proxy: ChatProxy(state: state)).register(on: router)

@@ -20,9 +20,19 @@ struct AccessKeys: Sendable {
     /// send) and returns the id of the key presented.
     @discardableResult
     func authorize(_ headers: HTTPFields) throws(GatewayError) -> String {
-        guard let presented = Self.presentedKey(headers) else { throw .missingAccessKey }
+        guard let presented = Self.presentedKey(headers) else {
+            // An Authorization header of another scheme (Basic, added by a proxy in front) or an
+            // empty Bearer is not a missing header: say what is wrong with it.
+            throw headers[.authorization] == nil ? .missingAccessKey : .malformedAuthorization
+        }
         guard let index = match(presented) else { throw .wrongAccessKey }
         return ids[index]
+    }
+
+    /// `authorize`, noting the key's id in the request's record (for its log line).
+    func authorize(_ headers: HTTPFields, record: RequestRecord) throws(GatewayError) {
+        let id = try authorize(headers)
+        record.update { $0.accessKeyID = id }
     }
 
     func matches(_ key: Substring) -> Bool {
@@ -45,12 +55,16 @@ struct AccessKeys: Sendable {
 
     private static let apiKeyHeader = HTTPField.Name("x-api-key")!
 
+    /// The key presented: a Bearer token in `Authorization`, else `x-api-key`. A Bearer token
+    /// wins over `x-api-key`; an `Authorization` header of another scheme (Basic credentials a
+    /// proxy in front added) does not hide an `x-api-key`.
     static func presentedKey(_ headers: HTTPFields) -> Substring? {
         if let authorization = headers[.authorization] {
             let value = authorization[...]
-            guard value.count > 7, value.prefix(7).lowercased() == "bearer " else { return nil }
-            let key = value.dropFirst(7).drop { $0 == " " }
-            return key.isEmpty ? nil : key
+            if value.count > 7, value.prefix(7).lowercased() == "bearer " {
+                let key = value.dropFirst(7).drop { $0 == " " }
+                if !key.isEmpty { return key }
+            }
         }
         if let key = headers[apiKeyHeader], !key.isEmpty { return key[...] }
         return nil

@@ -63,14 +63,16 @@ struct FailoverTally: Sendable {
     /// when a key frees up. When
     /// the only obstacle was the request's size against the keys' token limits, 400: waiting
     /// would not help, so there is no Retry-After for clients to honour forever.
-    func error(model: String) -> GatewayError {
+    /// `maxTokensParam`: the request's member that sets the answer's length (see
+    /// `ChatRequestSummary.maxTokensParam`), named by the 400.
+    func error(model: String, maxTokensParam: String = "max_tokens") -> GatewayError {
         if lastFailure == nil, !refusedByLimits, !refusedByBreaker, !refusedByFailures, let tooLarge {
             return GatewayError(
                 .badRequest,
-                "This request needs about \(tooLarge.estimate) tokens (its size in tokens plus max_tokens), more than "
+                "This request needs about \(tooLarge.estimate) tokens (its size in tokens plus \(maxTokensParam)), more than "
                     + "the \(tooLarge.limit) tokens a \(tooLarge.window) any key for '\(model)' may use. "
-                    + "Lower max_tokens or shorten the request.",
-                type: "invalid_request_error", param: "max_tokens", code: "token_limit_exceeded"
+                    + "Lower \(maxTokensParam) or shorten the request.",
+                type: "invalid_request_error", param: maxTokensParam, code: "token_limit_exceeded"
             ).with([ProxyHeaders.attempts: String(attempts)])
         }
         var error: GatewayError

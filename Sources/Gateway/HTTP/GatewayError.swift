@@ -32,10 +32,11 @@ struct GatewayError: Error, HTTPResponseError {
     /// The error with every occurrence of `secret` (the key the try used) taken out of its
     /// message. The adapters pass on a provider's own error text with anything shaped like a key
     /// removed; this catches the exact key too, whatever its shape (a custom `base_url`'s).
-    func redacting(_ secret: String) -> GatewayError {
-        guard !secret.isEmpty, message.contains(secret) else { return self }
-        return GatewayError(
-            status, UpstreamErrorText.redact(message, secret: secret), type: type, param: param, code: code, headers: headers)
+    /// The error with each of `hidden` removed from its message (see `UpstreamErrorText.hidden`).
+    func redacting(_ hidden: [String]) -> GatewayError {
+        let redacted = UpstreamErrorText.redact(message, hiding: hidden)
+        guard redacted != message else { return self }
+        return GatewayError(status, redacted, type: type, param: param, code: code, headers: headers)
     }
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
@@ -86,6 +87,12 @@ extension GatewayError {
     static let missingAccessKey = GatewayError(
         .unauthorized,
         "Missing access key. Send it as 'Authorization: Bearer <access key>'.",
+        type: "invalid_request_error", code: "invalid_api_key",
+        headers: [.wwwAuthenticate: "Bearer"])
+
+    static let malformedAuthorization = GatewayError(
+        .unauthorized,
+        "The Authorization header carries no access key. Send it as 'Authorization: Bearer <access key>' (or as 'x-api-key: <access key>').",
         type: "invalid_request_error", code: "invalid_api_key",
         headers: [.wwwAuthenticate: "Bearer"])
 

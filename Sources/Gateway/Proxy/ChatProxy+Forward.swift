@@ -86,10 +86,10 @@ extension ChatProxy {
             let httpStatus = HTTPResponse.Status(code: status)
             if let adapter, UpstreamRejection.relayedStatuses.contains(status) {
                 // The provider's own error shape, told in OpenAI's.
-                return .answered(adapter.error(status: httpStatus, body: errorBody).redacting(attempt.secret).with(headers).response())
+                return .answered(adapter.error(status: httpStatus, body: errorBody).redacting(attempt.hidden).with(headers).response())
             }
             return .answered(UpstreamRejection.response(
-                httpStatus, body: errorBody, headers: headers, provider: attempt.provider, secret: attempt.secret))
+                httpStatus, body: errorBody, headers: headers, provider: attempt.provider, hidden: attempt.hidden))
         }
 
         tried("ok")

@@ -33,7 +33,7 @@ extension ChatProxy {
             }
             // About the request itself: the client gets it as an answer, since nothing was sent.
             await settle(attempt.lease, release: true, tokens: 0, context: context)
-            return .answered(error.redacting(attempt.secret).with(attempt.headers).response())
+            return .answered(error.redacting(attempt.hidden).with(attempt.headers).response())
         } catch {
             return .failed(.transport(error, provider: attempt.provider, keyID: attempt.lease.keyID))
         }
@@ -98,7 +98,7 @@ extension ChatProxy {
                     do throws(GatewayError) {
                         out = try translator.feed(chunk)
                     } catch {
-                        reported = error.redacting(attempt.secret)
+                        reported = error.redacting(attempt.hidden)
                         return
                     }
                     if out.readableBytes > 0 {

@@ -26,8 +26,7 @@ struct ChatProxy: Sendable {
     func handle(_ request: Request, context: GatewayContext) async throws -> Response {
         let running = state.current
         let record = context.record
-        let accessKeyID = try running.accessKeys.authorize(request.headers)
-        record.update { $0.accessKeyID = accessKeyID }
+        try running.accessKeys.authorize(request.headers, record: record)
         let body = try await Self.collect(request, limit: running.config.server.maxBodyBytes)
         if running.config.logging.bodies {
             let logged = running.redactor.text(body)
@@ -103,7 +102,7 @@ struct ChatProxy: Sendable {
                 }
             }
         }
-        throw tally.error(model: summary.model)
+        throw tally.error(model: summary.model, maxTokensParam: summary.maxTokensParam)
     }
 
     /// One try of one key.
@@ -129,6 +128,10 @@ struct ChatProxy: Sendable {
         }
 
         var provider: String { candidate.provider.name }
+
+        /// What the provider's messages must not show the client: the key and the upstream's
+        /// address.
+        var hidden: [String] { UpstreamErrorText.hidden(secret: secret, baseURL: candidate.provider.baseURL) }
     }
 
     /// Usage an upstream reported: counted in the metrics and put on the request's log line.

@@ -45,10 +45,10 @@ struct HealthRoutes: Sendable {
     }
 
     func register(on router: Router<GatewayContext>) {
-        router.get("/health") { _, _ -> Response in
+        router.getAndHead("/health") { _, _ -> Response in
             try JSONResponse.make(health())
         }
-        router.get("/ready") { _, _ -> Response in
+        router.getAndHead("/ready") { _, _ -> Response in
             let health = health()
             // A replica that is draining takes no new work: a load balancer that still reaches
             // it (over a kept-alive connection) is told to look elsewhere.

@@ -16,7 +16,7 @@ struct MetricsRoutes: Sendable {
     static let contentType = "text/plain; version=0.0.4; charset=utf-8"
 
     func register(on router: Router<GatewayContext>) {
-        router.get("/metrics") { request, _ -> Response in
+        router.getAndHead("/metrics") { request, _ -> Response in
             let running = state.current
             guard running.config.metrics.enabled else { throw GatewayError.notFound(request.uri.path) }
             if let token = running.metricsToken {

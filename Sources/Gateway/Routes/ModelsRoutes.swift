@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import KeyPool
 
@@ -21,17 +22,19 @@ struct ModelsRoutes: Sendable {
     }
 
     func register(on router: Router<GatewayContext>) {
-        router.get("/v1/models") { request, _ -> Response in
+        router.getAndHead("/v1/models") { request, context -> Response in
             let running = state.current
-            try running.accessKeys.authorize(request.headers)
+            try running.accessKeys.authorize(request.headers, record: context.record)
             let models = running.router.listedModels().map { Model(id: $0.id, ownedBy: $0.owner) }
             return try JSONResponse.make(ModelList(data: models))
         }
         // `{id}` would stop at a slash, and `provider/model` names have one.
-        router.get("/v1/models/**") { request, context -> Response in
+        router.getAndHead("/v1/models/**") { request, context -> Response in
             let running = state.current
-            try running.accessKeys.authorize(request.headers)
-            let id = context.parameters.getCatchAll().joined(separator: "/")
+            try running.accessKeys.authorize(request.headers, record: context.record)
+            // The openai SDKs percent-encode the id (`mock%2Fgpt-4o`); a raw slash works too.
+            let raw = context.parameters.getCatchAll().joined(separator: "/")
+            let id = raw.removingPercentEncoding ?? raw
             if let listed = running.router.listedModels().first(where: { $0.id == id }) {
                 return try JSONResponse.make(Model(id: listed.id, ownedBy: listed.owner))
             }

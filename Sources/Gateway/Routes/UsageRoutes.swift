@@ -7,9 +7,9 @@ struct UsageRoutes: Sendable {
     let state: GatewayState
 
     func register(on router: Router<GatewayContext>) {
-        router.get("/v1/usage") { request, _ -> Response in
+        router.getAndHead("/v1/usage") { request, context -> Response in
             let running = state.current
-            try running.accessKeys.authorize(request.headers)
+            try running.accessKeys.authorize(request.headers, record: context.record)
             let usage: [ProviderUsage]
             do {
                 usage = try await state.store.snapshot(running.pools)

@@ -11,6 +11,8 @@ struct ChatRequestSummary: Decodable, Sendable {
     var includeUsage: Bool
     /// `max_completion_tokens`, else `max_tokens`.
     var maxTokens: Int?
+    /// The member `maxTokens` came from, for errors about it (`max_tokens` when neither came).
+    var maxTokensParam = "max_tokens"
     /// Where each top-level member sits in the body: scanned once by `parse` (for duplicates)
     /// and used again by `BodyRewriter`, so the body is not scanned twice.
     var fields: TopLevelFields?
@@ -49,8 +51,10 @@ struct ChatRequestSummary: Decodable, Sendable {
         let completion = try Self.optional(Int.self, container, .maxCompletionTokens, "an integer")
         let legacy = try Self.optional(Int.self, container, .maxTokens, "an integer")
         maxTokens = completion ?? legacy
+        if completion != nil { maxTokensParam = Keys.maxCompletionTokens.rawValue }
         if let maxTokens, maxTokens < 1 {
-            throw GatewayError.invalidRequest("'max_tokens' must be at least 1.", param: "max_tokens", code: "invalid_value")
+            throw GatewayError.invalidRequest(
+                "'\(maxTokensParam)' must be at least 1.", param: maxTokensParam, code: "invalid_value")
         }
         includeUsage = false
         if container.contains(.streamOptions), (try? container.decodeNil(forKey: .streamOptions)) == false {
