@@ -17,7 +17,7 @@ struct ConfigExtensionTests {
           "default_max_tokens": 2048,
           "server": {"host": "0.0.0.0", "port": 9090, "max_body_bytes": 1048576,
                      "upstream_timeout_seconds": 30.5, "redis_failure_mode": "fail_closed",
-                     "shutdown_drain_seconds": 7.5},
+                     "shutdown_drain_seconds": 7.5, "client_idle_timeout_seconds": 20},
           "_comment": "fields starting with _ are ignored silently",
           "provider_keys": [
             {"provider": "openrouter", "name": "openrouter-free",
@@ -52,7 +52,7 @@ struct ConfigExtensionTests {
         #expect(config.defaultMaxTokens == 2048)
         #expect(config.server == ServerConfig(
             host: "0.0.0.0", port: 9090, maxBodyBytes: 1_048_576, upstreamTimeoutSeconds: 30.5,
-            redisFailureMode: .failClosed, shutdownDrainSeconds: 7.5))
+            redisFailureMode: .failClosed, shutdownDrainSeconds: 7.5, clientIdleTimeoutSeconds: 20))
         #expect(config.providers.map(\.name) == ["openrouter-free", "mycorp", "anthropic", "gemini", "openai", "groq"])
 
         let openrouter = config.providers[0]

@@ -103,6 +103,8 @@ private let topLevelRules: [RejectedConfig] = [
           problems: ["server.redis_failure_mode must be one of fail_open, fail_closed"]),
     .init(rule: "server.shutdown_drain_seconds is not negative", text: topLevel(#""server": {"shutdown_drain_seconds": -1}"#),
           problems: ["server.shutdown_drain_seconds must be a number from 0 to 3600"]),
+    .init(rule: "server.client_idle_timeout_seconds is positive", text: topLevel(#""server": {"client_idle_timeout_seconds": 0}"#),
+          problems: ["server.client_idle_timeout_seconds must be a positive number of at most 86400 (a day)"]),
     .init(rule: "server.shutdown_drain_seconds is a number", text: topLevel(#""server": {"shutdown_drain_seconds": "30s"}"#),
           problems: ["server.shutdown_drain_seconds must be a number from 0 to 3600"]),
     .init(rule: "provider_keys is required", text: #"{"access_key": "a"}"#,

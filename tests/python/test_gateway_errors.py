@@ -7,6 +7,7 @@ an access key or the upstream's address (checked on every response here).
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import time
 
@@ -509,3 +510,45 @@ def test_bad_command_line_values_stop_before_start(tmp_path, upstream, arguments
     assert result.returncode == 64, result.stdout + result.stderr
     assert message in result.stderr
     assert "hunter2-secret" not in result.stdout + result.stderr
+
+
+# Idle clients ----------------------------------------------------------------------------------
+
+def test_idle_and_slow_clients_are_disconnected_but_slow_answers_are_not(start_gateway, upstream):
+    """server.client_idle_timeout_seconds: a connection that sends nothing (between requests,
+    mid-head, mid-body) is closed after it, so slow or stuck clients cannot hold connections for
+    good; the time the gateway spends on an answer does not count."""
+    gateway = start_gateway(base_config(upstream.url, server={"client_idle_timeout_seconds": 1}))
+    partial_body = json.dumps(GOOD).encode()
+    openings = {
+        "idle": b"",
+        "half a head": b"POST /v1/chat/completions HTTP/1.1\r\nHost: g\r\n",
+        "half a body": (f"POST /v1/chat/completions HTTP/1.1\r\nHost: g\r\nAuthorization: Bearer {ACCESS_KEY}\r\n"
+                        f"Content-Type: application/json\r\nContent-Length: {len(partial_body)}\r\n\r\n").encode()
+                       + partial_body[:10],
+    }
+    sockets = {}
+    for name, opening in openings.items():
+        sock = socket.create_connection(("127.0.0.1", gateway.port))
+        sock.sendall(opening)
+        sockets[name] = sock
+    start = time.monotonic()
+    for name, sock in sockets.items():
+        sock.settimeout(5)
+        try:
+            rest = sock.recv(65536)
+        except ConnectionResetError:
+            rest = b""
+        # Closed without an answer (or with a 400 for the cut request), within the timeout.
+        assert rest == b"" or rest.startswith(b"HTTP/1.1 400"), (name, rest[:200])
+        sock.close()
+    assert 0.8 <= time.monotonic() - start < 3.5
+    assert upstream.stats()["requests"] == 0
+
+    # Answers that take longer than the idle timeout are not cut, one after the other on one
+    # kept-alive connection.
+    upstream.patch_config({"faults": {"latency_ms": 1500}})
+    with new_http_client(timeout=10) as client:
+        for _ in range(2):
+            response = client.post(f"{gateway.url}/v1/chat/completions", json=GOOD, headers=gateway.headers())
+            assert response.status_code == 200

@@ -1,6 +1,7 @@
 import Hummingbird
 import KeyPool
 import Logging
+import NIOCore
 
 /// Builds the gateway application from a validated config; tests and the command share it.
 /// The caller owns `http` (and shuts it down after the server stops).
@@ -39,8 +40,10 @@ func buildApplication(
     ModelsRoutes(state: state).register(on: router)
     UsageRoutes(state: state).register(on: router)
     MetricsRoutes(state: state).register(on: router)
+    let idle = TimeAmount.nanoseconds(Int64(config.server.clientIdleTimeoutSeconds * 1_000_000_000))
     let app = Application(
         router: router,
+        server: .http1(configuration: .init(idleTimeout: idle)),
         configuration: .init(address: .hostname(config.server.host, port: config.server.port), serverName: "llm-gateway"),
         onServerRunning: { channel in onListening(channel.localAddress?.port ?? config.server.port) },
         logger: logger

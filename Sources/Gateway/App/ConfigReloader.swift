@@ -88,6 +88,9 @@ final class ConfigReloader: Sendable {
         if old.server.port != new.server.port { fields.append("server.port") }
         if old.server.redisFailureMode != new.server.redisFailureMode { fields.append("server.redis_failure_mode") }
         if old.server.upstreamTimeoutSeconds != new.server.upstreamTimeoutSeconds { fields.append("server.upstream_timeout_seconds") }
+        if old.server.clientIdleTimeoutSeconds != new.server.clientIdleTimeoutSeconds {
+            fields.append("server.client_idle_timeout_seconds")
+        }
         if old.server.upstreamConnectionsPerHost != new.server.upstreamConnectionsPerHost {
             fields.append("server.upstream_connections_per_host")
         }

@@ -1,5 +1,5 @@
 extension ConfigParser {
-    static let serverFields = ["host", "port", "max_body_bytes", "upstream_timeout_seconds", "redis_failure_mode", "upstream_connections_per_host", "shutdown_drain_seconds"]
+    static let serverFields = ["host", "port", "max_body_bytes", "upstream_timeout_seconds", "redis_failure_mode", "upstream_connections_per_host", "shutdown_drain_seconds", "client_idle_timeout_seconds"]
 
     /// The optional `server` object; every field has a default.
     mutating func serverConfig(_ value: ConfigValue?) -> ServerConfig {
@@ -33,6 +33,13 @@ extension ConfigParser {
                 server.shutdownDrainSeconds = seconds
             } else {
                 problem("server.shutdown_drain_seconds must be a number from 0 to 3600")
+            }
+        }
+        if let value = members["client_idle_timeout_seconds"], !value.isNull {
+            if let seconds = value.numberValue, seconds > 0, seconds <= 86_400 {
+                server.clientIdleTimeoutSeconds = seconds
+            } else {
+                problem("server.client_idle_timeout_seconds must be a positive number of at most 86400 (a day)")
             }
         }
         if let count = positiveInteger(members["upstream_connections_per_host"], at: "server.upstream_connections_per_host") {

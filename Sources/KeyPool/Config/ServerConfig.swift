@@ -18,11 +18,19 @@ public struct ServerConfig: Sendable, Equatable {
     /// open are ended with an error event. Shorter than a platform's kill timeout (Kubernetes'
     /// terminationGracePeriodSeconds, 30 s by default, minus any preStop delay).
     public var shutdownDrainSeconds: Double
+    /// How long a client connection may send nothing while the gateway waits for it: between
+    /// requests (keep-alive), and while a request's head or body is still arriving. A client
+    /// that opens connections and sends slowly or not at all would otherwise hold them for good.
+    /// Never applies while the gateway works on an answer or streams it. The default is above
+    /// the 60 s idle timeout of common load balancers (AWS ALB, nginx's keep-alive to
+    /// upstreams), which must close an idle connection before the server behind them does.
+    public var clientIdleTimeoutSeconds: Double
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, maxBodyBytes: Int = 4 * 1024 * 1024,
         upstreamTimeoutSeconds: Double = 120, redisFailureMode: RedisFailureMode = .failOpen,
-        upstreamConnectionsPerHost: Int = 512, shutdownDrainSeconds: Double = 20
+        upstreamConnectionsPerHost: Int = 512, shutdownDrainSeconds: Double = 20,
+        clientIdleTimeoutSeconds: Double = 75
     ) {
         self.host = host
         self.port = port
@@ -31,5 +39,6 @@ public struct ServerConfig: Sendable, Equatable {
         self.redisFailureMode = redisFailureMode
         self.upstreamConnectionsPerHost = upstreamConnectionsPerHost
         self.shutdownDrainSeconds = shutdownDrainSeconds
+        self.clientIdleTimeoutSeconds = clientIdleTimeoutSeconds
     }
 }
