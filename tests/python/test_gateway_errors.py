@@ -552,3 +552,21 @@ def test_idle_and_slow_clients_are_disconnected_but_slow_answers_are_not(start_g
         for _ in range(2):
             response = client.post(f"{gateway.url}/v1/chat/completions", json=GOOD, headers=gateway.headers())
             assert response.status_code == 200
+
+
+def test_expect_100_continue_is_answered_at_once(gateway, upstream):
+    """curl sends `Expect: 100-continue` for bodies over 1 MiB and waits (1 s) for the interim
+    answer before sending the body: the gateway sends it as the head arrives."""
+    body = json.dumps(GOOD).encode()
+    head = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: g\r\nAuthorization: Bearer {ACCESS_KEY}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\nExpect: 100-continue\r\n\r\n").encode()
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=5) as sock:
+        for _ in range(2):  # and again on the kept-alive connection
+            sock.sendall(head)
+            assert sock.recv(4096) == b"HTTP/1.1 100 Continue\r\n\r\n"
+            sock.sendall(body)
+            answer = b""
+            while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+                answer += sock.recv(65536)
+            assert answer.startswith(b"HTTP/1.1 200 OK\r\n"), answer[:200]
+    assert upstream.stats()["requests"] == 2
