@@ -156,3 +156,22 @@ def test_version_header_required(mock):
     )
     assert response.status_code == 400
     assert response.json()["error"]["type"] == "invalid_request_error"
+
+
+@pytest.mark.parametrize("messages, message", [
+    ([{"role": "user", "content": ""}],
+     "messages.0: all messages must have non-empty content except for the optional final assistant message"),
+    ([{"role": "user", "content": [{"type": "text", "text": ""}]}], "messages: text content blocks must be non-empty"),
+    ([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Well "}],
+     "final assistant content cannot end with trailing whitespace"),
+    ([{"role": "user", "content": "Hi"},
+      {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "f", "input": {}}]},
+      {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "a"}]},
+      {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "f", "input": {}}]},
+      {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "b"}]}],
+     "messages.3.content.0: `tool_use` ids must be unique"),
+])
+def test_content_the_real_api_refuses(client, messages, message):
+    with pytest.raises(anthropic.BadRequestError) as raised:
+        client.messages.create(model="claude-3-5-haiku-latest", max_tokens=50, messages=messages)
+    assert raised.value.body["error"] == {"type": "invalid_request_error", "message": message}

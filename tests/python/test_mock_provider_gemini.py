@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import httpx
@@ -201,3 +202,29 @@ def test_a_schema_in_both_forms_is_refused(mock):
         "tools": [{"functionDeclarations": [{"name": "f", "parameters": schema, "parametersJsonSchema": schema}]}]})
     assert refused.status_code == 400
     assert "mutually exclusive" in refused.json()["error"]["message"]
+
+
+def test_an_empty_text_part_is_refused(mock):
+    response = httpx.post(f"{mock.url}/v1beta/models/gemini-2.0-flash:generateContent", headers={"x-goog-api-key": "k"},
+                          json={"contents": [{"role": "user", "parts": [{"text": ""}]}]})
+    assert response.status_code == 400
+    assert response.json()["error"]["status"] == "INVALID_ARGUMENT"
+    assert response.json()["error"]["message"].startswith("Unable to submit request because it has an empty text parameter.")
+
+
+def test_gemini_3_signs_function_calls_and_wants_the_signature_back(mock):
+    url = f"{mock.url}/v1beta/models/gemini-3-pro-preview:generateContent"
+    tools = [{"functionDeclarations": [{"name": "get_weather", "parametersJsonSchema": {"type": "object"}}]}]
+    ask = {"role": "user", "parts": [{"text": "Use a tool"}]}
+    first = httpx.post(url, headers={"x-goog-api-key": "k"}, json={"contents": [ask], "tools": tools}).json()
+    part = first["candidates"][0]["content"]["parts"][0]
+    assert part["thoughtSignature"] == base64.b64encode(b"mock-signature:get_weather").decode()
+    answer = {"role": "user", "parts": [{"functionResponse": {"name": "get_weather", "response": {"result": "sun"}}}]}
+    unsigned = {"role": "model", "parts": [{"functionCall": part["functionCall"]}]}
+    refused = httpx.post(url, headers={"x-goog-api-key": "k"}, json={"contents": [ask, unsigned, answer], "tools": tools})
+    assert refused.status_code == 400
+    assert refused.json()["error"]["message"].startswith(
+        "Function call is missing a thought_signature in functionCall parts.")
+    signed = httpx.post(url, headers={"x-goog-api-key": "k"},
+                        json={"contents": [ask, {"role": "model", "parts": [part]}, answer], "tools": tools})
+    assert signed.status_code == 200

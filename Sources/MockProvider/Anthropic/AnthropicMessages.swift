@@ -31,6 +31,7 @@ enum AnthropicMessages {
         guard let messages = body.array("messages") as? [JSON.Object], !messages.isEmpty else {
             throw ProviderError.badRequest("messages: Field required")
         }
+        try AnthropicContentRules.check(messages)
         var request = ChatRequest(model: model)
         request.stream = body.bool("stream") ?? false
         request.maxTokens = maxTokens

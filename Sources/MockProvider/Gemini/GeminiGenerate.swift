@@ -7,7 +7,7 @@ enum GeminiGenerate {
         let request = try parse(body, model: model)
         let answer = AnswerEngine.answer(request)
         guard stream else {
-            return .json(chunk(answer, model: model, parts: [part(answer)], final: true),
+            return .json(chunk(answer, model: model, parts: [part(answer, model: model)], final: true),
                          promptTokens: answer.promptTokens, completionTokens: answer.completionTokens)
         }
         let pieces: [String]
@@ -16,7 +16,7 @@ enum GeminiGenerate {
         // Gemini sends a function call whole, in one chunk.
         case .toolCall: pieces = []
         }
-        let last = chunk(answer, model: model, parts: [pieces.last.map { ["text": .string($0)] } ?? part(answer)], final: true)
+        let last = chunk(answer, model: model, parts: [pieces.last.map { ["text": .string($0)] } ?? part(answer, model: model)], final: true)
         let leading = pieces.dropLast()
         guard sse else {
             // Without alt=sse Gemini streams one JSON array of the same chunks.
@@ -49,6 +49,7 @@ enum GeminiGenerate {
         if requireContents && contents.isEmpty {
             throw ProviderError.badRequest("* GenerateContentRequest.contents: contents is not specified")
         }
+        if requireContents { try GeminiContentRules.check(body, model: model) }
         var request = ChatRequest(model: model)
         let config = body.object("generationConfig")
         request.maxTokens = config?.int("maxOutputTokens")
@@ -106,10 +107,16 @@ enum GeminiGenerate {
         }
     }
 
-    private static func part(_ answer: Answer) -> JSONValue {
+    private static func part(_ answer: Answer, model: String) -> JSONValue {
         switch answer.content {
-        case .text(let text): ["text": .string(text)]
-        case .toolCall(let tool): ["functionCall": ["name": .string(tool.name), "args": tool.arguments]]
+        case .text(let text):
+            return ["text": .string(text)]
+        case .toolCall(let tool):
+            var part: [String: JSONValue] = ["functionCall": ["name": .string(tool.name), "args": tool.arguments]]
+            if GeminiContentRules.signsFunctionCalls(model) {
+                part["thoughtSignature"] = .string(GeminiContentRules.signature(for: tool.name))
+            }
+            return .object(part)
         }
     }
 
