@@ -14,14 +14,12 @@ struct FieldPolicy: Sendable {
         }
     }
 
-    /// Members both adapters drop: they tune sampling or bookkeeping in ways a client cannot
-    /// rely on anyway (penalties, seed, logit_bias), or only concern OpenAI's own service
-    /// (user, metadata, store, service_tier, prompt_cache_key, safety_identifier);
-    /// stream_options is honoured by the stream translator (`includeUsage`), not sent upstream;
-    /// parallel_tool_calls: the providers decide how many calls to make.
+    /// Members both adapters drop: they tune sampling in ways a client cannot rely on anyway
+    /// (logit_bias), or only concern OpenAI's own service (user, metadata, store, service_tier,
+    /// prompt_cache_key, safety_identifier); stream_options is honoured by the stream translator
+    /// (`includeUsage`), not sent upstream. Each adapter adds what only it cannot translate.
     static let commonDropped: Set<String> = [
-        "user", "seed", "presence_penalty", "frequency_penalty", "logit_bias", "parallel_tool_calls",
-        "service_tier", "stream_options", "metadata", "store", "prompt_cache_key", "safety_identifier",
+        "user", "logit_bias", "service_tier", "stream_options", "metadata", "store", "prompt_cache_key", "safety_identifier",
     ]
 
     private static func isDefault(_ name: String, _ value: JSONValue) -> Bool {

@@ -56,6 +56,10 @@ struct OpenAIChatRequest {
     var tools: [Tool]
     var toolChoice: ToolChoice?
     var responseFormat: ResponseFormat?
+    var seed: Int?
+    var presencePenalty: Double?
+    var frequencyPenalty: Double?
+    var parallelToolCalls: Bool?
     /// The body's top-level members, for each adapter's list of dropped and refused fields.
     let fields: [String: JSONValue]
 
@@ -86,6 +90,25 @@ struct OpenAIChatRequest {
         tools = try Self.tools(fields["tools"])
         toolChoice = try Self.toolChoice(fields["tool_choice"])
         responseFormat = try Self.responseFormat(fields["response_format"])
+        seed = try Self.integer(fields, "seed")
+        presencePenalty = try Self.number(fields, "presence_penalty")
+        frequencyPenalty = try Self.number(fields, "frequency_penalty")
+        if let value = fields["parallel_tool_calls"], !value.isNull {
+            guard case .bool(let flag) = value else {
+                throw GatewayError.invalidRequest(
+                    "'parallel_tool_calls' must be a boolean.", param: "parallel_tool_calls", code: "invalid_type")
+            }
+            parallelToolCalls = flag
+        }
+    }
+
+    /// The refusal for a user message whose content is all empty text when leaving it out would
+    /// leave the provider no first user turn: both providers refuse empty text, and guessing
+    /// words for the client would change the conversation.
+    static func emptyFirstMessage(_ index: Int) -> GatewayError {
+        GatewayError.invalidRequest(
+            "'messages[\(index)].content' is empty; this model needs the conversation to start with a user message that has content.",
+            param: "messages[\(index)].content", code: "invalid_value")
     }
 
     /// Top-level members present with a non-null value.

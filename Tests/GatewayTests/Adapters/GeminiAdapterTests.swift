@@ -9,6 +9,8 @@ import Testing
 struct GeminiAdapterTests {
     typealias Support = AdapterTestSupport
     let adapter = GeminiAdapter(now: { 1_700_000_000 })
+    /// Fixed tool call ids, for exact answers.
+    let signing = GeminiAdapter(now: { 1_700_000_000 }, callIDPrefix: { "call_t" })
 
     // MARK: Requests
 
@@ -38,7 +40,7 @@ struct GeminiAdapterTests {
             {"contents":[{"role":"user","parts":[{"text":"Hello"}]}],
              "systemInstruction":{"parts":[{"text":"Be brief.\\n\\nAnswer in French."}]},
              "generationConfig":{"temperature":0.7,"topP":0.9,"maxOutputTokens":50,"stopSequences":["END"],"candidateCount":2,
-               "responseMimeType":"application/json"}}
+               "responseMimeType":"application/json","seed":7,"presencePenalty":0.5}}
             """))
     }
 
@@ -187,12 +189,12 @@ struct GeminiAdapterTests {
               "finishReason":"STOP","index":0}],
              "usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":8,"totalTokenCount":11},"responseId":"mock"}
             """
-        let (body, _) = try adapter.response(ByteBuffer(string: upstream), model: "m")
+        let (body, _) = try signing.response(ByteBuffer(string: upstream), model: "m")
         #expect(Support.canonical(body) == Support.canonical("""
             {"id":"chatcmpl-mock","object":"chat.completion","created":1700000000,"model":"m",
              "choices":[{"index":0,"finish_reason":"tool_calls","message":{"role":"assistant","content":null,"tool_calls":[
-               {"id":"call_0_get_weather","type":"function","function":{"name":"get_weather","arguments":"{\\"city\\":\\"mock-city\\",\\"days\\":1}"}},
-               {"id":"call_1_get_time","type":"function","function":{"name":"get_time","arguments":"{}"}}]}}],
+               {"id":"call_t_0","type":"function","function":{"name":"get_weather","arguments":"{\\"city\\":\\"mock-city\\",\\"days\\":1}"}},
+               {"id":"call_t_1","type":"function","function":{"name":"get_time","arguments":"{}"}}]}}],
              "usage":{"prompt_tokens":3,"completion_tokens":8,"total_tokens":11}}
             """))
     }
@@ -231,7 +233,9 @@ struct GeminiAdapterTests {
 
     @Test(arguments: [("STOP", "stop"), ("MAX_TOKENS", "length"), ("BLOCKLIST", "content_filter"),
                       ("PROHIBITED_CONTENT", "content_filter"), ("SPII", "content_filter"), ("OTHER", "stop"),
-                      ("FINISH_REASON_UNSPECIFIED", "stop")])
+                      ("FINISH_REASON_UNSPECIFIED", "stop"), ("MALFORMED_FUNCTION_CALL", "error"),
+                      ("UNEXPECTED_TOOL_CALL", "error"), ("TOO_MANY_TOOL_CALLS", "error"),
+                      ("IMAGE_PROHIBITED_CONTENT", "content_filter")])
     func finishReasons(gemini: String, openAI: String) throws {
         let upstream = #"{"candidates":[{"content":{"parts":[{"text":"x"}]},"finishReason":"\#(gemini)"}]}"#
         let (body, _) = try adapter.response(ByteBuffer(string: upstream), model: "m")
@@ -285,13 +289,13 @@ struct GeminiAdapterTests {
             + "\n\n"
             + #"data: {"candidates":[{"content":{"parts":[{"functionCall":{"name":"get_weather","args":{"city":"Paris"}}},{"functionCall":{"name":"get_time","args":{}}}],"role":"model"},"finishReason":"STOP","index":0}],"responseId":"r1","usageMetadata":{"promptTokenCount":5,"candidatesTokenCount":7,"totalTokenCount":12}}"#
             + "\n\n"
-        var translator = adapter.streamTranslator(model: "my-gemini", includeUsage: false)
+        var translator = signing.streamTranslator(model: "my-gemini", includeUsage: false)
         let out = try Support.run(&translator, stream, size: size)
         #expect(out == Support.sse([
             Self.chunk(#"{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}"#, id: "r1"),
             Self.chunk(#"{"index":0,"delta":{"content":"Checking. "},"finish_reason":null}"#, id: "r1"),
-            Self.chunk(#"{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_0_get_weather","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}]},"finish_reason":null}"#, id: "r1"),
-            Self.chunk(#"{"index":0,"delta":{"tool_calls":[{"index":1,"id":"call_1_get_time","type":"function","function":{"name":"get_time","arguments":"{}"}}]},"finish_reason":null}"#, id: "r1"),
+            Self.chunk(#"{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_t_0","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}]},"finish_reason":null}"#, id: "r1"),
+            Self.chunk(#"{"index":0,"delta":{"tool_calls":[{"index":1,"id":"call_t_1","type":"function","function":{"name":"get_time","arguments":"{}"}}]},"finish_reason":null}"#, id: "r1"),
             Self.chunk(#"{"index":0,"delta":{},"finish_reason":"tool_calls"}"#, id: "r1"),
         ]))
         #expect(translator.usage?.totalTokens == 12)
@@ -344,6 +348,129 @@ struct GeminiAdapterTests {
     @Test func garbageStreamThrows() {
         var translator = adapter.streamTranslator(model: "m", includeUsage: false)
         #expect(throws: GatewayError.self) { _ = try translator.feed(ByteBuffer(string: "data: [1,2\n\n")) }
+    }
+
+    // MARK: Thought signatures and tool call ids
+
+    /// Gemini 3 signs function calls (the first of a parallel batch only); the signature rides in
+    /// the tool call id, base64url, so that OpenAI clients hand it back unknowingly.
+    @Test func functionCallSignaturesGoInTheToolCallIDs() throws {
+        let upstream = """
+            {"candidates":[{"content":{"role":"model","parts":[
+                {"functionCall":{"name":"get_weather","args":{"city":"Paris"}},"thoughtSignature":"Cg+x/yz="},
+                {"functionCall":{"name":"get_time","args":{}}}]},
+              "finishReason":"STOP","index":0}],"responseId":"sig"}
+            """
+        let (body, _) = try signing.response(ByteBuffer(string: upstream), model: "m")
+        #expect(Support.canonical(body) == Support.canonical("""
+            {"id":"chatcmpl-sig","object":"chat.completion","created":1700000000,"model":"m",
+             "choices":[{"index":0,"finish_reason":"tool_calls","message":{"role":"assistant","content":null,"tool_calls":[
+               {"id":"call_t_0__thought__Cg-x_yz","type":"function","function":{"name":"get_weather","arguments":"{\\"city\\":\\"Paris\\"}"}},
+               {"id":"call_t_1","type":"function","function":{"name":"get_time","arguments":"{}"}}]}}]}
+            """))
+    }
+
+    @Test func streamedFunctionCallSignaturesGoInTheToolCallIDs() throws {
+        let stream =
+            #"data: {"candidates":[{"content":{"parts":[{"functionCall":{"name":"f","args":{}},"thoughtSignature":"AB+/"}],"role":"model"},"finishReason":"STOP","index":0}],"responseId":"s"}"#
+            + "\r\n\r\n"
+        var translator = signing.streamTranslator(model: "my-gemini", includeUsage: false)
+        let out = try Support.run(&translator, stream, size: 7)
+        #expect(out == Support.sse([
+            Self.chunk(#"{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}"#, id: "s"),
+            Self.chunk(#"{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_t_0__thought__AB-_","type":"function","function":{"name":"f","arguments":"{}"}}]},"finish_reason":null}"#, id: "s"),
+            Self.chunk(#"{"index":0,"delta":{},"finish_reason":"tool_calls"}"#, id: "s"),
+        ]))
+    }
+
+    /// The signature comes back out of the id onto its functionCall part; a step whose first call
+    /// has none (history from another provider) gets Google's documented bypass value on Gemini 3.
+    @Test(arguments: [
+        ("gemini-3-pro-preview", #","thoughtSignature":"c2tpcF90aG91Z2h0X3NpZ25hdHVyZV92YWxpZGF0b3I=""#),
+        ("gemini-2.5-flash", ""),
+    ])
+    func signaturesGoBackOnTheirFunctionCalls(model: String, fallback: String) throws {
+        let body = """
+            {"model":"gemini","messages":[
+              {"role":"user","content":"Weather?"},
+              {"role":"assistant","tool_calls":[
+                {"id":"call_t_0__thought__Cg-x_yz","type":"function","function":{"name":"get_weather","arguments":"{}"}},
+                {"id":"call_t_1","type":"function","function":{"name":"get_time","arguments":"{}"}}]},
+              {"role":"tool","tool_call_id":"call_t_0__thought__Cg-x_yz","content":"sunny"},
+              {"role":"tool","tool_call_id":"call_t_1","content":"noon"},
+              {"role":"assistant","tool_calls":[{"id":"toolu_01A","type":"function","function":{"name":"get_time","arguments":"{}"}}]},
+              {"role":"tool","tool_call_id":"toolu_01A","content":"one"}]}
+            """
+        let request = try Support.translate(adapter, body, model: model)
+        #expect(Support.canonical(request.body) == Support.canonical("""
+            {"contents":[
+              {"role":"user","parts":[{"text":"Weather?"}]},
+              {"role":"model","parts":[
+                {"functionCall":{"name":"get_weather","args":{}},"thoughtSignature":"Cg+x/yz="},
+                {"functionCall":{"name":"get_time","args":{}}}]},
+              {"role":"user","parts":[
+                {"functionResponse":{"name":"get_weather","response":{"result":"sunny"}}},
+                {"functionResponse":{"name":"get_time","response":{"result":"noon"}}}]},
+              {"role":"model","parts":[{"functionCall":{"name":"get_time","args":{}}\(fallback)}]},
+              {"role":"user","parts":[{"functionResponse":{"name":"get_time","response":{"result":"one"}}}]}]}
+            """))
+    }
+
+    /// Anthropic refuses a conversation whose tool_use ids repeat ("tool_use ids must be unique"),
+    /// and auto-model can carry a Gemini conversation there: two answers never share an id.
+    @Test func toolCallIDsAreUniqueAcrossAnswers() throws {
+        let upstream = #"{"candidates":[{"content":{"parts":[{"functionCall":{"name":"f","args":{}}}]},"finishReason":"STOP"}]}"#
+        var ids: Set<String> = []
+        for _ in 0..<2 {
+            let (body, _) = try adapter.response(ByteBuffer(string: upstream), model: "m")
+            let answer = try JSONDecoder().decode(JSONValue.self, from: Data(String(buffer: body).utf8))
+            let call = answer["choices"]?.arrayValue?.first?["message"]?["tool_calls"]?.arrayValue?.first
+            let value = try #require(call?["id"]?.stringValue)
+            #expect(value.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") })
+            ids.insert(value)
+        }
+        #expect(ids.count == 2)
+    }
+
+    // MARK: Fixes: empty text, sampling members
+
+    /// Gemini refuses an empty text part: empty texts are left out, and so is a message left
+    /// with nothing (its neighbours of one role merge).
+    @Test func emptyTextsAreLeftOut() throws {
+        let body = """
+            {"model":"gemini","messages":[
+              {"role":"system","content":""},{"role":"user","content":"Hi"},{"role":"assistant","content":"Hello"},
+              {"role":"user","content":""},{"role":"assistant","content":"Still here?"},
+              {"role":"user","content":[{"type":"text","text":""},{"type":"text","text":"Yes"}]}]}
+            """
+        let request = try Support.translate(adapter, body)
+        #expect(Support.canonical(request.body) == Support.canonical("""
+            {"contents":[{"role":"user","parts":[{"text":"Hi"}]},{"role":"model","parts":[{"text":"Hello"},{"text":"Still here?"}]},
+              {"role":"user","parts":[{"text":"Yes"}]}]}
+            """))
+    }
+
+    @Test(arguments: [
+        (#"[{"role":"user","content":""}]"#, "messages[0].content"),
+        (#"[{"role":"system","content":"S"},{"role":"user","content":[{"type":"text","text":""}]},{"role":"assistant","content":"A"}]"#,
+         "messages[1].content"),
+    ])
+    func emptyFirstUserMessageIsRefused(messages: String, param: String) {
+        let error = Support.refusal(adapter, #"{"model":"gemini","messages":"# + messages + "}")
+        #expect(error?.status == .badRequest)
+        #expect(error?.code == "invalid_value")
+        #expect(error?.param == param)
+    }
+
+    @Test func seedAndPenaltiesAreTranslated() throws {
+        let body = """
+            {"model":"gemini","messages":[{"role":"user","content":"Hi"}],"seed":42,"presence_penalty":0.5,"frequency_penalty":-0.25}
+            """
+        let request = try Support.translate(adapter, body)
+        #expect(Support.canonical(request.body) == Support.canonical("""
+            {"contents":[{"role":"user","parts":[{"text":"Hi"}]}],
+             "generationConfig":{"seed":42,"presencePenalty":0.5,"frequencyPenalty":-0.25}}
+            """))
     }
 
     // MARK: Errors

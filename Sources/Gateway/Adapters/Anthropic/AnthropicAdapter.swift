@@ -8,9 +8,9 @@ import NIOCore
 /// - translated: `model` (replaced by the entry's upstream model), `messages`, `max_tokens` /
 ///   `max_completion_tokens` (Anthropic requires one: else `defaultMaxTokens`), `temperature`
 ///   (0...1 only, Anthropic's range), `top_p`, `stop` → `stop_sequences`, `stream`, `tools`,
-///   `tool_choice`;
-/// - dropped: `user`, `seed`, `presence_penalty`, `frequency_penalty`, `logit_bias`,
-///   `parallel_tool_calls`, `service_tier`, `stream_options` (used by the stream translator),
+///   `tool_choice`, `parallel_tool_calls: false` → `tool_choice.disable_parallel_tool_use`;
+/// - dropped: `user`, `seed`, `presence_penalty`, `frequency_penalty` (Anthropic has none of
+///   them), `logit_bias`, `service_tier`, `stream_options` (used by the stream translator),
 ///   `metadata`, `store`, `prompt_cache_key`, `safety_identifier`; in messages, `name`, and a
 ///   tool's `strict`;
 /// - refused (400 naming the member): `n` > 1, `logprobs: true`, `top_logprobs`,
@@ -25,9 +25,9 @@ struct AnthropicAdapter: ProviderAdapter {
     static let policy = FieldPolicy(
         translated: [
             "model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "stop", "stream", "tools",
-            "tool_choice",
+            "tool_choice", "parallel_tool_calls",
         ],
-        dropped: FieldPolicy.commonDropped)
+        dropped: FieldPolicy.commonDropped.union(["seed", "presence_penalty", "frequency_penalty"]))
 
     /// Seconds since 1970 for `created`; tests fix it.
     var now: @Sendable () -> Int = { Int(Date().timeIntervalSince1970) }

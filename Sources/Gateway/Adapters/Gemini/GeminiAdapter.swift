@@ -11,9 +11,9 @@ import NIOCore
 ///   `maxOutputTokens` (omitted when neither is set; `defaultMaxTokens` is not needed), `stop` →
 ///   `stopSequences`, `n` → `candidateCount`, `response_format` (json_object →
 ///   `responseMimeType`, json_schema → also `responseJsonSchema`), `stream` (picks the method),
-///   `tools` → `functionDeclarations`, `tool_choice` → `toolConfig.functionCallingConfig`;
-/// - dropped: `user`, `seed`, `presence_penalty`, `frequency_penalty`, `logit_bias`,
-///   `parallel_tool_calls`, `service_tier`, `stream_options` (used by the stream translator),
+///   `tools` → `functionDeclarations`, `tool_choice` → `toolConfig.functionCallingConfig`,
+///   `seed`, `presence_penalty` → `presencePenalty`, `frequency_penalty` → `frequencyPenalty`;
+/// - dropped: `user`, `logit_bias`, `parallel_tool_calls` (Gemini has no such switch), `service_tier`, `stream_options` (used by the stream translator),
 ///   `metadata`, `store`, `prompt_cache_key`, `safety_identifier`; in messages, `name`, and a
 ///   tool's `strict`;
 /// - refused (400 naming the member): `logprobs: true`, `top_logprobs`, `audio`, `modalities`
@@ -27,19 +27,21 @@ struct GeminiAdapter: ProviderAdapter {
     static let policy = FieldPolicy(
         translated: [
             "model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "stop", "n",
-            "response_format", "stream", "tools", "tool_choice",
+            "response_format", "stream", "tools", "tool_choice", "seed", "presence_penalty", "frequency_penalty",
         ],
-        dropped: FieldPolicy.commonDropped)
+        dropped: FieldPolicy.commonDropped.union(["parallel_tool_calls"]))
 
     /// Seconds since 1970 for `created`; tests fix it.
     var now: @Sendable () -> Int = { Int(Date().timeIntervalSince1970) }
+    /// The start of an answer's tool call ids, new for every answer; tests fix it.
+    var callIDPrefix: @Sendable () -> String = { GeminiToolCallID.randomPrefix() }
 
     func request(
         _ body: ByteBuffer, summary: ChatRequestSummary, upstreamModel: String, secret: String, defaultMaxTokens: Int
     ) throws(GatewayError) -> UpstreamRequest {
         let openAI = try OpenAIChatRequest(body)
         try Self.policy.check(openAI)
-        let request = try GeminiRequest(openAI, maxTokens: summary.maxTokens)
+        let request = try GeminiRequest(openAI, model: upstreamModel, maxTokens: summary.maxTokens)
         let method = summary.stream ? "streamGenerateContent?alt=sse" : "generateContent"
         return UpstreamRequest(
             path: "/v1beta/models/\(Self.pathSegment(upstreamModel)):\(method)",
@@ -62,11 +64,11 @@ struct GeminiAdapter: ProviderAdapter {
         else {
             throw UpstreamErrorText.unreadable("gemini")
         }
-        return (try AdapterJSON.encode(answer.completion(model: model, created: now())), answer.usageMetadata?.tokenUsage)
+        return (try AdapterJSON.encode(answer.completion(model: model, created: now(), callIDPrefix: callIDPrefix())), answer.usageMetadata?.tokenUsage)
     }
 
     func streamTranslator(model: String, includeUsage: Bool) -> any ChatStreamTranslator {
-        GeminiStreamTranslator(model: model, includeUsage: includeUsage, created: now())
+        GeminiStreamTranslator(model: model, includeUsage: includeUsage, created: now(), callIDPrefix: callIDPrefix())
     }
 
     /// `{"error":{"code":404,"message":"models/x is not found","status":"NOT_FOUND"}}` (or the

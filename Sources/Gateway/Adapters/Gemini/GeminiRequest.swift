@@ -9,8 +9,11 @@
 ///   `response: {"result": <content>}`, the content parsed when it is a JSON object;
 /// - consecutive messages that end up with the same role are merged into one turn, as for
 ///   Anthropic: Gemini expects function responses in the turn right after the calls;
-/// - an assistant message with neither text nor tool calls is left out (Gemini refuses empty
-///   parts).
+/// - empty texts are left out (Gemini refuses an empty text part), and so is a message left with
+///   nothing; a conversation that would then start without a user turn is refused (400);
+/// - a functionCall part gets back the `thoughtSignature` its tool call id carries
+///   (`GeminiToolCallID`); on Gemini 3 the first call of a step without one gets Google's
+///   documented fallback.
 struct GeminiRequest: Encodable {
     struct Content: Encodable {
         var role: String?
@@ -20,10 +23,10 @@ struct GeminiRequest: Encodable {
     enum Part: Encodable {
         case text(String)
         case inlineData(mimeType: String, data: String)
-        case functionCall(name: String, args: [String: JSONValue])
+        case functionCall(name: String, args: [String: JSONValue], thoughtSignature: String?)
         case functionResponse(name: String, response: JSONValue)
 
-        private enum CodingKeys: String, CodingKey { case text, inlineData, functionCall, functionResponse }
+        private enum CodingKeys: String, CodingKey { case text, inlineData, functionCall, functionResponse, thoughtSignature }
         private enum DataKeys: String, CodingKey { case mimeType, data }
         private enum CallKeys: String, CodingKey { case name, args, response }
 
@@ -36,10 +39,12 @@ struct GeminiRequest: Encodable {
                 var inline = container.nestedContainer(keyedBy: DataKeys.self, forKey: .inlineData)
                 try inline.encode(mimeType, forKey: .mimeType)
                 try inline.encode(data, forKey: .data)
-            case .functionCall(let name, let args):
+            case .functionCall(let name, let args, let thoughtSignature):
                 var call = container.nestedContainer(keyedBy: CallKeys.self, forKey: .functionCall)
                 try call.encode(name, forKey: .name)
                 try call.encode(args, forKey: .args)
+                // The signature belongs to the part, beside functionCall, as Gemini sent it.
+                try container.encodeIfPresent(thoughtSignature, forKey: .thoughtSignature)
             case .functionResponse(let name, let response):
                 var result = container.nestedContainer(keyedBy: CallKeys.self, forKey: .functionResponse)
                 try result.encode(name, forKey: .name)
@@ -59,10 +64,14 @@ struct GeminiRequest: Encodable {
         /// subset, which refuses `additionalProperties` (in every strict OpenAI schema) and
         /// `$defs` / `$ref` (nested Pydantic models).
         var responseJsonSchema: JSONValue?
+        var seed: Int?
+        var presencePenalty: Double?
+        var frequencyPenalty: Double?
 
         var isEmpty: Bool {
             temperature == nil && topP == nil && maxOutputTokens == nil && stopSequences == nil && candidateCount == nil
-                && responseMimeType == nil && responseJsonSchema == nil
+                && responseMimeType == nil && responseJsonSchema == nil && seed == nil && presencePenalty == nil
+                && frequencyPenalty == nil
         }
     }
 
@@ -92,10 +101,11 @@ struct GeminiRequest: Encodable {
     var tools: [Tool]?
     var toolConfig: ToolConfig?
 
-    init(_ request: OpenAIChatRequest, maxTokens: Int?) throws(GatewayError) {
+    init(_ request: OpenAIChatRequest, model: String, maxTokens: Int?) throws(GatewayError) {
         var config = GenerationConfig(
             temperature: request.temperature, topP: request.topP, maxOutputTokens: maxTokens,
-            stopSequences: request.stop.flatMap { $0.isEmpty ? nil : $0 }, candidateCount: request.n)
+            stopSequences: request.stop.flatMap { $0.isEmpty ? nil : $0 }, candidateCount: request.n, seed: request.seed,
+            presencePenalty: request.presencePenalty, frequencyPenalty: request.frequencyPenalty)
         switch request.responseFormat {
         case .jsonObject:
             config.responseMimeType = "application/json"
@@ -124,6 +134,9 @@ struct GeminiRequest: Encodable {
         var systemTexts: [String] = []
         var contents: [Content] = []
         var toolNames: [String: String] = [:]
+        /// An all-empty user message left out before any turn: the first turn must still be a user's.
+        var emptyFirstUser: Int?
+        let signs = GeminiToolCallID.needsSignatures(model)
         func append(_ role: String, _ parts: [Part]) {
             guard !parts.isEmpty else { return }
             if let last = contents.last, last.role == role {
@@ -132,16 +145,16 @@ struct GeminiRequest: Encodable {
                 contents.append(Content(role: role, parts: parts))
             }
         }
-        for message in request.messages {
+        for (index, message) in request.messages.enumerated() {
             switch message {
             case .system(let text):
-                systemTexts.append(text)
+                if !text.isEmpty { systemTexts.append(text) }
             case .user(let parts):
                 var converted: [Part] = []
                 for part in parts {
                     switch part {
                     case .text(let text):
-                        converted.append(.text(text))
+                        if !text.isEmpty { converted.append(.text(text)) }
                     case .image(.inline(let mediaType, let data), _):
                         converted.append(.inlineData(mimeType: mediaType, data: data))
                     case .image(.web, let param):
@@ -151,13 +164,18 @@ struct GeminiRequest: Encodable {
                             param: param, code: "unsupported_value")
                     }
                 }
+                if converted.isEmpty && contents.isEmpty && emptyFirstUser == nil { emptyFirstUser = index }
                 append("user", converted)
             case .assistant(let text, let toolCalls):
                 var parts: [Part] = []
                 if let text, !text.isEmpty { parts.append(.text(text)) }
-                for call in toolCalls {
+                for (number, call) in toolCalls.enumerated() {
                     toolNames[call.id] = call.name
-                    parts.append(.functionCall(name: call.name, args: call.arguments))
+                    // Gemini 3 checks the first call of each step only; later calls of a parallel
+                    // batch come unsigned from Gemini itself.
+                    let signature = GeminiToolCallID.signature(in: call.id)
+                        ?? (signs && number == 0 ? GeminiToolCallID.fallbackSignature : nil)
+                    parts.append(.functionCall(name: call.name, args: call.arguments, thoughtSignature: signature))
                 }
                 append("model", parts)
             case .tool(let callID, let content, let param):
@@ -168,6 +186,9 @@ struct GeminiRequest: Encodable {
                 let result: JSONValue = JSONValue(parsing: content).flatMap { $0.objectValue != nil ? $0 : nil } ?? .string(content)
                 append("user", [.functionResponse(name: name, response: .object(["result": result]))])
             }
+        }
+        if let emptyFirstUser, contents.first?.role != "user" {
+            throw OpenAIChatRequest.emptyFirstMessage(emptyFirstUser)
         }
         self.contents = contents
         if !systemTexts.isEmpty {

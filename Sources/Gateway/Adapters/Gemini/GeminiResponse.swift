@@ -17,6 +17,8 @@ struct GeminiResponse: Decodable {
         /// Thinking models' thought summaries: not part of the answer.
         var thought: Bool?
         var functionCall: FunctionCall?
+        /// Gemini 3's signature of a function call, wanted back on it next turn (`GeminiToolCallID`).
+        var thoughtSignature: String?
     }
 
     struct FunctionCall: Decodable {
@@ -53,15 +55,19 @@ struct GeminiResponse: Decodable {
 
     /// The OpenAI `chat.completion` for this answer: one choice per candidate; a prompt Gemini
     /// blocked (no candidates, `promptFeedback.blockReason`) is one `content_filter` choice.
-    func completion(model: String, created: Int) -> OpenAIChatCompletion {
+    /// Tool call ids are `callIDPrefix` numbered through the whole answer (`GeminiToolCallID`).
+    func completion(model: String, created: Int, callIDPrefix: String) -> OpenAIChatCompletion {
         var choices: [OpenAIChatCompletion.Choice] = []
+        var callNumber = 0
         for (position, candidate) in (candidates ?? []).enumerated() {
             let parts = (candidate.content?.parts ?? []).filter { $0.thought != true }
             let texts = parts.compactMap(\.text)
-            let calls = parts.compactMap(\.functionCall)
-            let toolCalls = calls.enumerated().map { index, call in
-                OpenAIToolCall.whole(
-                    id: Self.toolCallID(index: index, name: call.name), name: call.name, arguments: Self.arguments(call))
+            var toolCalls: [OpenAIToolCall] = []
+            for part in parts {
+                guard let call = part.functionCall else { continue }
+                let id = GeminiToolCallID.make(prefix: callIDPrefix, number: callNumber, signature: part.thoughtSignature)
+                callNumber += 1
+                toolCalls.append(.whole(id: id, name: call.name, arguments: Self.arguments(call)))
             }
             let finish = Self.finishReason(candidate.finishReason, hasToolCalls: !toolCalls.isEmpty)
             let content: String? = !texts.isEmpty ? texts.joined() : (toolCalls.isEmpty && finish != "content_filter" ? "" : nil)
@@ -77,22 +83,22 @@ struct GeminiResponse: Decodable {
             usage: usageMetadata.map { OpenAIUsage($0.tokenUsage, cachedTokens: $0.cachedContentTokenCount) })
     }
 
-    /// Gemini gives function calls no id; OpenAI clients need one to answer them with.
-    /// Deterministic, so the same answer always carries the same ids.
-    static func toolCallID(index: Int, name: String) -> String {
-        "call_\(index)_\(name)"
-    }
-
     static func arguments(_ call: FunctionCall) -> String {
         (call.args ?? .object([:])).compactJSON
     }
 
     /// Gemini's `finishReason` as OpenAI's `finish_reason`. Gemini ends a function call turn
-    /// with STOP; OpenAI clients look for `tool_calls`.
+    /// with STOP; OpenAI clients look for `tool_calls`. A tool call Gemini could not produce
+    /// (MALFORMED_FUNCTION_CALL, UNEXPECTED_TOOL_CALL, TOO_MANY_TOOL_CALLS,
+    /// MISSING_THOUGHT_SIGNATURE) leaves an answer with neither text nor calls: `stop` would read
+    /// as a finished, empty answer, so it is `error`, as OpenRouter and the Vercel AI SDK report it.
     static func finishReason(_ reason: String?, hasToolCalls: Bool) -> String {
         switch reason {
         case "MAX_TOKENS": "length"
-        case "SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY": "content_filter"
+        case "SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT",
+            "IMAGE_RECITATION":
+            "content_filter"
+        case "MALFORMED_FUNCTION_CALL", "UNEXPECTED_TOOL_CALL", "TOO_MANY_TOOL_CALLS", "MISSING_THOUGHT_SIGNATURE": "error"
         default: hasToolCalls ? "tool_calls" : "stop"
         }
     }

@@ -6,7 +6,8 @@ import NIOCore
 ///
 /// Each candidate is a choice: its first event brings the role chunk; its text parts become
 /// `delta.content`; each `functionCall` part (Gemini sends them whole) becomes one complete tool
-/// call delta (id, name, all arguments), numbered from 0 per choice; a `finishReason` brings the
+/// call delta (id, name, all arguments), numbered from 0 per choice, its id from `GeminiToolCallID`
+/// (numbered through the stream, the part's signature in it); a `finishReason` brings the
 /// finish chunk. `usageMetadata` (the last one counts) is the usage. A blocked prompt
 /// (`promptFeedback.blockReason`, no candidates) ends choice 0 with `content_filter`.
 /// An `error` event throws (502, `upstream_error`, code = Gemini's status).
@@ -21,8 +22,11 @@ struct GeminiStreamTranslator: SSEStreamTranslator {
     private var identified = false
     private var choices: [Int: Choice] = [:]
     private var usageMetadata: GeminiResponse.UsageMetadata?
+    private let callIDPrefix: String
+    private var callNumber = 0
 
-    init(model: String, includeUsage: Bool, created: Int) {
+    init(model: String, includeUsage: Bool, created: Int, callIDPrefix: String) {
+        self.callIDPrefix = callIDPrefix
         writer = OpenAIChunkWriter(id: "chatcmpl-gemini-\(created)", created: created, model: model, includeUsage: includeUsage)
     }
 
@@ -65,11 +69,14 @@ struct GeminiStreamTranslator: SSEStreamTranslator {
             let parts = (candidate.content?.parts ?? []).filter { $0.thought != true }
             let text = parts.compactMap(\.text).joined()
             if !text.isEmpty { try writer.content(text, index: index, to: &out) }
-            for call in parts.compactMap(\.functionCall) {
+            for part in parts {
+                guard let call = part.functionCall else { continue }
                 let number = choices[index]?.toolCalls ?? 0
                 choices[index]?.toolCalls = number + 1
+                let id = GeminiToolCallID.make(prefix: callIDPrefix, number: callNumber, signature: part.thoughtSignature)
+                callNumber += 1
                 let delta = OpenAIToolCall(
-                    index: number, id: GeminiResponse.toolCallID(index: number, name: call.name), type: "function",
+                    index: number, id: id, type: "function",
                     function: .init(name: call.name, arguments: GeminiResponse.arguments(call)))
                 try writer.toolCall(delta, index: index, to: &out)
             }
