@@ -281,3 +281,65 @@ def test_strict_function_tool(structured):
     assert call.function.name == "GetWeather"
     assert call.function.parsed_arguments == GetWeather(city="mock-city", days=1)
     assert completion.choices[0].finish_reason == "tool_calls"
+
+
+GEMINI_3 = "gemini-3-mock-pro"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_gemini_3_thought_signatures_survive_the_openai_round_trip(start_gateway, upstream, stream):
+    """Gemini 3 signs its function calls and refuses the next turn without the signature (400
+    "Function call is missing a thought_signature in functionCall parts"; the mock does the same).
+    The openai SDK hands back only the tool call id, which carries it."""
+    gateway = start_gateway(base_config(upstream.url, **{"auto-models": []}, entry={
+        "provider": "native", "type": "gemini", "base_url": upstream.url, "models": [GEMINI_3], "model_map": {}}))
+    client = gateway.openai()
+    question = [{"role": "user", "content": "Use a tool: weather in Paris?"}]
+    if stream:
+        chunks = list(client.chat.completions.create(model=GEMINI_3, messages=question, tools=TOOLS, stream=True))
+        [delta] = [tc for c in chunks if c.choices and c.choices[0].delta.tool_calls for tc in c.choices[0].delta.tool_calls]
+        call = {"id": delta.id, "type": "function",
+                "function": {"name": delta.function.name, "arguments": delta.function.arguments}}
+    else:
+        call = client.chat.completions.create(model=GEMINI_3, messages=question, tools=TOOLS).choices[0].message.tool_calls[0]
+        call = call.model_dump()
+    assert "__thought__" in call["id"]
+    assert all(c.isalnum() or c in "_-" for c in call["id"])
+    second = client.chat.completions.create(model=GEMINI_3, tools=TOOLS, messages=question + [
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": call["id"], "content": "sunny"}])
+    assert second.choices[0].message.content == TOOL_REPLY + compact({"result": "sunny"})
+    # A step written by another provider has no signature: Google's documented stand-in goes instead.
+    foreign = client.chat.completions.create(model=GEMINI_3, tools=TOOLS, messages=question + [
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "toolu_01abc", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "toolu_01abc", "content": "rain"}])
+    assert foreign.choices[0].message.content == TOOL_REPLY + compact({"result": "rain"})
+
+
+def test_gemini_tool_call_ids_are_new_in_every_answer(start_gateway, upstream):
+    """Anthropic refuses repeated tool_use ids; auto-model may take a Gemini conversation there."""
+    gateway = start_gateway(native_config(upstream.url, "gemini"))
+    client = gateway.openai()
+    question = [{"role": "user", "content": "Use a tool: weather in Paris?"}]
+    ids = {client.chat.completions.create(model=MODELS["gemini"], messages=question, tools=TOOLS).choices[0].message.tool_calls[0].id
+           for _ in range(2)}
+    assert len(ids) == 2
+
+
+def test_empty_texts_are_left_out(native):
+    """OpenAI accepts empty text; Anthropic and Gemini refuse it (the mock too)."""
+    kind, gateway = native
+    reply = gateway.openai().chat.completions.create(model=MODELS[kind], messages=[
+        {"role": "system", "content": ""}, {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"},
+        {"role": "user", "content": ""}, {"role": "assistant", "content": "Anything else?"},
+        {"role": "user", "content": [{"type": "text", "text": ""}, {"type": "text", "text": QUESTION}]}])
+    assert reply.choices[0].message.content == ANSWER
+
+
+def test_an_anthropic_prefill_loses_its_trailing_whitespace(start_gateway, upstream):
+    """Anthropic: "final assistant content cannot end with trailing whitespace" (the mock too)."""
+    gateway = start_gateway(native_config(upstream.url, "anthropic"))
+    reply = gateway.openai().chat.completions.create(model=MODELS["anthropic"], messages=[
+        {"role": "user", "content": QUESTION}, {"role": "assistant", "content": "The capital is "}])
+    assert reply.choices[0].message.content == ANSWER

@@ -172,6 +172,114 @@ struct AnthropicAdapterTests {
         #expect(error?.param == "messages")
     }
 
+    // MARK: Fixes: empty text, prefill, parallel tool calls, argument-less streamed calls
+
+    /// Anthropic refuses empty text ("all messages must have non-empty content except for the
+    /// optional final assistant message"): empty texts are left out, and so is a message left with
+    /// nothing (its neighbours of one role merge).
+    @Test func emptyTextsAreLeftOut() throws {
+        let body = """
+            {"model":"claude","messages":[
+              {"role":"system","content":""},{"role":"user","content":"Hi"},{"role":"assistant","content":"Hello"},
+              {"role":"user","content":""},{"role":"assistant","content":"Still here?"},
+              {"role":"user","content":[{"type":"text","text":""},{"type":"text","text":"Yes"}]}]}
+            """
+        let request = try Support.translate(adapter, body)
+        #expect(Support.canonical(request.body) == Support.canonical("""
+            {"model":"upstream-model","max_tokens":4096,"messages":[{"role":"user","content":"Hi"},
+              {"role":"assistant","content":[{"type":"text","text":"Hello"},{"type":"text","text":"Still here?"}]},
+              {"role":"user","content":"Yes"}]}
+            """))
+    }
+
+    @Test(arguments: [
+        (#"[{"role":"user","content":""}]"#, "messages[0].content"),
+        (#"[{"role":"system","content":"S"},{"role":"user","content":[{"type":"text","text":""}]},{"role":"assistant","content":"A"}]"#,
+         "messages[1].content"),
+    ])
+    func emptyFirstUserMessageIsRefused(messages: String, param: String) {
+        let error = Support.refusal(adapter, #"{"model":"claude","messages":"# + messages + "}")
+        #expect(error?.status == .badRequest)
+        #expect(error?.code == "invalid_value")
+        #expect(error?.param == param)
+    }
+
+    /// "final assistant content cannot end with trailing whitespace": a prefill is trimmed.
+    @Test func finalAssistantPrefillIsTrimmed() throws {
+        let body = """
+            {"model":"claude","messages":[{"role":"user","content":"Hi"},{"role":"assistant","content":"Well, \\n"},
+             {"role":"user","content":"Go on"},{"role":"assistant","content":"The answer is \\t "}]}
+            """
+        let request = try Support.translate(adapter, body)
+        #expect(Support.canonical(request.body) == Support.canonical("""
+            {"model":"upstream-model","max_tokens":4096,"messages":[{"role":"user","content":"Hi"},
+              {"role":"assistant","content":"Well, \\n"},{"role":"user","content":"Go on"},
+              {"role":"assistant","content":"The answer is"}]}
+            """))
+    }
+
+    /// `parallel_tool_calls: false` → `disable_parallel_tool_use` on auto (the default when tools
+    /// are sent), any and tool; `none` has no such field (no tool is called anyway).
+    @Test(arguments: [
+        ("", #","tool_choice":{"type":"auto","disable_parallel_tool_use":true}"#),
+        (#","tool_choice":"auto""#, #","tool_choice":{"type":"auto","disable_parallel_tool_use":true}"#),
+        (#","tool_choice":"required""#, #","tool_choice":{"type":"any","disable_parallel_tool_use":true}"#),
+        (#","tool_choice":{"type":"function","function":{"name":"f"}}"#,
+         #","tool_choice":{"type":"tool","name":"f","disable_parallel_tool_use":true}"#),
+        (#","tool_choice":"none""#, #","tool_choice":{"type":"none"}"#),
+    ])
+    func parallelToolCallsFalse(choice: String, anthropic: String) throws {
+        let body = """
+            {"model":"claude","messages":[{"role":"user","content":"Hi"}],"parallel_tool_calls":false\(choice),
+             "tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{}}}}]}
+            """
+        let request = try Support.translate(adapter, body)
+        #expect(Support.canonical(request.body) == Support.canonical("""
+            {"model":"upstream-model","max_tokens":4096,"messages":[{"role":"user","content":"Hi"}]\(anthropic),
+             "tools":[{"name":"f","input_schema":{"type":"object","properties":{}}}]}
+            """))
+    }
+
+    @Test func parallelToolCallsWithoutToolsOrTrueChangeNothing() throws {
+        for extra in [#""parallel_tool_calls":false"#, #""parallel_tool_calls":true,"tools":[{"type":"function","function":{"name":"f"}}]"#] {
+            let request = try Support.translate(adapter, #"{"model":"claude","messages":[{"role":"user","content":"Hi"}],"# + extra + "}")
+            #expect(!String(buffer: request.body).contains("tool_choice"))
+        }
+        #expect(Support.refusal(adapter, #"{"model":"c","messages":[{"role":"user","content":"Hi"}],"parallel_tool_calls":"no"}"#)?.param
+            == "parallel_tool_calls")
+    }
+
+    /// A tool_use block without input deltas (a function without parameters) ends with "{}",
+    /// as the non-streamed answer has it, not with empty arguments.
+    @Test func streamedToolCallWithoutArguments() throws {
+        let stream = """
+            event: message_start
+            data: {"type":"message_start","message":{"id":"msg_mock","usage":{"input_tokens":5,"output_tokens":1}}}
+
+            event: content_block_start
+            data: {"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"toolu_a","name":"now","input":{}}}
+
+            event: content_block_delta
+            data: {"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":""}}
+
+            event: content_block_stop
+            data: {"type":"content_block_stop","index":0}
+
+            event: message_delta
+            data: {"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"output_tokens":9}}
+
+
+            """
+        var translator = adapter.streamTranslator(model: "my-claude", includeUsage: false)
+        let out = try Support.run(&translator, stream, size: 11)
+        #expect(out == Support.sse([
+            Self.chunk(#"{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}"#),
+            Self.chunk(#"{"index":0,"delta":{"tool_calls":[{"index":0,"id":"toolu_a","type":"function","function":{"name":"now","arguments":""}}]},"finish_reason":null}"#),
+            Self.chunk(#"{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{}"}}]},"finish_reason":null}"#),
+            Self.chunk(#"{"index":0,"delta":{},"finish_reason":"tool_calls"}"#),
+        ]))
+    }
+
     // MARK: Responses
 
     @Test func textResponse() throws {

@@ -8,7 +8,12 @@
 /// - consecutive messages that end up with the same role (two user messages, several tool
 ///   results, tool results followed by a user message) are merged into one turn, their blocks
 ///   in order;
-/// - an assistant message with neither text nor tool calls has nothing to say and is left out.
+/// - an assistant message with neither text nor tool calls has nothing to say and is left out;
+/// - empty texts are left out (Anthropic refuses empty text: "all messages must have non-empty
+///   content except for the optional final assistant message"), and so is a user message left
+///   with nothing; a conversation that would then start without a user turn is refused (400);
+/// - a final assistant message (a prefill) loses its trailing whitespace, which Anthropic refuses
+///   ("final assistant content cannot end with trailing whitespace").
 /// A turn that is a single text block is sent with string content, as clients usually write it.
 struct AnthropicRequest: Encodable {
     struct Message: Encodable {
@@ -82,6 +87,10 @@ struct AnthropicRequest: Encodable {
     struct ToolChoice: Encodable, Equatable {
         var type: String
         var name: String?
+        /// `parallel_tool_calls: false`: at most one tool call (exactly one with `any` / `tool`).
+        var disableParallelToolUse: Bool?
+
+        private enum CodingKeys: String, CodingKey { case type, name, disableParallelToolUse = "disable_parallel_tool_use" }
     }
 
     var model: String
@@ -126,9 +135,18 @@ struct AnthropicRequest: Encodable {
             case .named(let name): ToolChoice(type: "tool", name: name)
             }
         }
+        // Anthropic takes the switch on auto, any and tool (not on none, which calls nothing), and
+        // tool_choice only beside tools.
+        if request.parallelToolCalls == false, !request.tools.isEmpty {
+            var choice = toolChoice ?? ToolChoice(type: "auto")
+            if choice.type != "none" { choice.disableParallelToolUse = true }
+            toolChoice = choice
+        }
 
         var systemTexts: [String] = []
         var messages: [Message] = []
+        /// An all-empty user message left out before any turn: the first turn must still be a user's.
+        var emptyFirstUser: Int?
         func append(_ role: String, _ blocks: [Block]) {
             guard !blocks.isEmpty else { return }
             if let last = messages.last, last.role == role {
@@ -137,17 +155,19 @@ struct AnthropicRequest: Encodable {
                 messages.append(Message(role: role, content: blocks))
             }
         }
-        for message in request.messages {
+        for (index, message) in request.messages.enumerated() {
             switch message {
             case .system(let text):
-                systemTexts.append(text)
+                if !text.isEmpty { systemTexts.append(text) }
             case .user(let parts):
-                append("user", parts.map { part in
+                let blocks: [Block] = parts.compactMap { part in
                     switch part {
-                    case .text(let text): .text(text)
+                    case .text(let text): text.isEmpty ? nil : .text(text)
                     case .image(let image, _): .image(image)
                     }
-                })
+                }
+                if blocks.isEmpty && messages.isEmpty && emptyFirstUser == nil { emptyFirstUser = index }
+                append("user", blocks)
             case .assistant(let text, let toolCalls):
                 var blocks: [Block] = []
                 // Anthropic refuses empty text blocks.
@@ -157,6 +177,16 @@ struct AnthropicRequest: Encodable {
             case .tool(let callID, let content, _):
                 append("user", [.toolResult(toolUseID: callID, content: content)])
             }
+        }
+        if let emptyFirstUser, messages.first?.role != "user" {
+            throw OpenAIChatRequest.emptyFirstMessage(emptyFirstUser)
+        }
+        if let last = messages.indices.last, messages[last].role == "assistant", case .text(let text)? = messages[last].content.last {
+            var trimmed = Substring(text)
+            while trimmed.last?.isWhitespace == true { trimmed.removeLast() }
+            messages[last].content.removeLast()
+            if !trimmed.isEmpty { messages[last].content.append(.text(String(trimmed))) }
+            if messages[last].content.isEmpty { messages.removeLast() }
         }
         self.messages = messages
         system = systemTexts.isEmpty ? nil : systemTexts.joined(separator: "\n\n")

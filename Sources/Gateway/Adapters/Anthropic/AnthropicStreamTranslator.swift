@@ -9,8 +9,10 @@ import NIOCore
 ///   in the order their blocks start;
 /// - `text_delta`: `delta.content`;
 /// - `message_delta`: the finish chunk (stop reason mapped) and the output tokens;
-/// - `ping`, `content_block_stop`, `message_stop`, thinking deltas and event types Anthropic may
-///   add later: nothing;
+/// - `content_block_stop` of a tool_use block that had no input (a function without parameters):
+///   its arguments `{}`, as the non-streamed answer has them, rather than an empty string;
+/// - `ping`, other `content_block_stop`s, `message_stop`, thinking deltas and event types
+///   Anthropic may add later: nothing;
 /// - `error`: throws (502, `upstream_error`, code = Anthropic's error type).
 struct AnthropicStreamTranslator: SSEStreamTranslator {
     private var writer: OpenAIChunkWriter
@@ -18,6 +20,8 @@ struct AnthropicStreamTranslator: SSEStreamTranslator {
     private var started = false
     /// Anthropic content block index → OpenAI tool call index.
     private var toolCallIndexes: [Int: Int] = [:]
+    /// Anthropic content block indexes of tool_use blocks that have had no input yet.
+    private var toolBlocksWithoutInput: Set<Int> = []
     private var inputUsage: AnthropicUsage?
     private var outputTokens: Int?
     /// A `message_delta` (the stop reason) or `message_stop` arrived.
@@ -60,6 +64,7 @@ struct AnthropicStreamTranslator: SSEStreamTranslator {
             }
             let index = toolCallIndexes.count
             toolCallIndexes[payload.index ?? -1] = index
+            toolBlocksWithoutInput.insert(payload.index ?? -1)
             let call = OpenAIToolCall(
                 index: index, id: block.id ?? "", type: "function", function: .init(name: block.name ?? "", arguments: ""))
             try writer.toolCall(call, index: 0, to: &out)
@@ -72,6 +77,7 @@ struct AnthropicStreamTranslator: SSEStreamTranslator {
                 guard let partial = payload.delta?.partialJSON, !partial.isEmpty,
                     let index = toolCallIndexes[payload.index ?? -1]
                 else { return }
+                toolBlocksWithoutInput.remove(payload.index ?? -1)
                 try writer.toolCall(OpenAIToolCall(index: index, function: .init(arguments: partial)), index: 0, to: &out)
             default:
                 // thinking_delta, signature_delta, citations_delta: no OpenAI equivalent.
@@ -84,6 +90,9 @@ struct AnthropicStreamTranslator: SSEStreamTranslator {
             if let usage = payload.usage, usage.inputTokens != nil { inputUsage = usage }
             try writer.finish(AnthropicResponse.finishReason(payload.delta?.stopReason), index: 0, to: &out)
             isComplete = true
+        case "content_block_stop":
+            guard let block = payload.index, toolBlocksWithoutInput.remove(block) != nil, let index = toolCallIndexes[block] else { return }
+            try writer.toolCall(OpenAIToolCall(index: index, function: .init(arguments: "{}")), index: 0, to: &out)
         case "message_stop":
             isComplete = true
         case "error":
@@ -91,7 +100,7 @@ struct AnthropicStreamTranslator: SSEStreamTranslator {
                 .badGateway, UpstreamErrorText.scrub(payload.error?.message ?? "The upstream provider 'anthropic' failed."),
                 type: "upstream_error", code: payload.error?.type ?? "upstream_error")
         default:
-            // ping, content_block_stop, and any event type added later.
+            // ping, and any event type added later.
             return
         }
     }
