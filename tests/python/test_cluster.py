@@ -338,3 +338,34 @@ def test_a_second_sigterm_ends_the_drain_at_once_and_settles(start_gateway, upst
     assert gateway.process.wait(timeout=5) == 0
     assert "second stop signal: ending the drain now" in gateway.log()
     assert _assert_cut_and_settled(rest, observer) < 60
+
+
+def test_a_request_cut_by_the_forced_stop_is_logged_as_such(start_gateway, upstream):
+    """A non-streamed request still waiting for its provider when the drain is cut short: the
+    forced stop cancels it. It gets its request log line (gateway_shutting_down), and the
+    cancellation is not reported as an unhandled error."""
+    upstream.patch_config({"faults": {"latency_ms": 8000}})
+    gateway = start_gateway(base_config(upstream.url, server={"shutdown_drain_seconds": 60}))
+    outcome = {}
+
+    def ask():
+        try:
+            outcome["status"] = HTTP.post(f"{gateway.url}/v1/chat/completions", headers={"Authorization": f"Bearer {ACCESS_KEY}"},
+                                          json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]},
+                                          timeout=15).status_code
+        except httpx.HTTPError as error:
+            outcome["error"] = error
+
+    client = threading.Thread(target=ask)
+    client.start()
+    time.sleep(0.5)
+    gateway.process.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    gateway.process.send_signal(signal.SIGTERM)
+    assert gateway.process.wait(timeout=5) == 0
+    client.join(5)
+    assert outcome.get("status", 503) == 503  # or the connection closed before the answer
+    lines = [json.loads(line) for line in gateway.log().splitlines()
+             if line.startswith("{") and '"endpoint":"/v1/chat/completions"' in line]
+    assert len(lines) == 1 and lines[0]["error"] == "gateway_shutting_down" and lines[0]["status"] == 503
+    assert "unhandled error" not in gateway.log()

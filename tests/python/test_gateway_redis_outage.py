@@ -55,6 +55,10 @@ def test_fail_closed_answers_503_and_is_not_ready_until_redis_returns(start_gate
         assert _wait(lambda: gateway.get("/ready", key=None).status_code == 200)
         assert gateway.chat(BODY).status_code == 200
         assert gateway.usage()["overview"]["mock"]["total_requests"] == 1
+        # The outage's start and end are logged once each (the log is written asynchronously).
+        assert _wait(lambda: gateway.log().count("shared store is back") == 1)
+        log = gateway.log()
+        assert log.count("shared store unavailable") == 1 and "refusing requests with 503 (fail_closed)" in log
     finally:
         redis.stop()
 
@@ -113,5 +117,15 @@ def test_fail_open_keeps_serving_and_reports_degraded(start_gateway, echo_upstre
         # The replica's own windows counted what it served while Redis was away.
         assert gateway.usage()["overview"]["mock"]["total_requests"] == 3
         assert len(echo_upstream.requests) == 4
+        # The outage is in the log, once however many requests it served, and so is its end.
+        assert _wait(lambda: '"status":200' in gateway.log().split("shared store unavailable")[-1])
+        log = gateway.log()
+        assert log.count("shared store unavailable") == 1
+        assert "serving on this replica's own windows (fail_open) until Redis is back" in log
+        assert "shared store is back" not in log
+        redis = RedisServer(port=redis.port)
+        assert _wait(lambda: gateway.get("/health", key=None).json()["status"] == "ok")
+        assert gateway.chat(BODY).status_code == 200
+        assert _wait(lambda: gateway.log().count("shared store is back") == 1)
     finally:
         redis.stop()

@@ -237,3 +237,38 @@ def test_an_access_key_change_applies_at_once(start_gateway, upstream):
     # The old second key is gone; the first (`access_key`) stays.
     assert gateway.chat(GOOD, key=base_config(upstream.url)["access_keys"][0]).status_code == 401
     assert gateway.chat(GOOD, key=ACCESS_KEY).status_code == 200
+
+
+def test_health_names_the_settings_that_wait_for_a_restart(start_gateway, upstream, redis_server):
+    """A reload applies what it can; settings read only at start-up (redis, the failure mode,
+    ...) wait for a restart. /health lists them, so equal hashes across replicas are not taken
+    for a converged fleet while some of the file is not in effect yet."""
+    gateway = start_gateway(base_config(upstream.url))
+    health = gateway.get("/health", key=None).json()
+    assert health["restart_required"] == []
+    config = copy.deepcopy(gateway.config)
+    config["redis"] = redis_server.url
+    config["server"]["redis_failure_mode"] = "fail_closed"
+    write_atomically(gateway.config_path, json.dumps(config))
+    assert wait_for(lambda: gateway.get("/health", key=None).json()["restart_required"]
+                    == ["redis", "server.redis_failure_mode"])
+    # The hash is the new file's; the store is still the one it started with.
+    health = gateway.get("/health", key=None).json()
+    assert health["last_reload_error"] is None and health["store"]["type"] == "memory"
+    # A later reload that changes nothing at start-up still lists them, until a restart.
+    config["model_usage_gap_percentage"] = 7
+    write_atomically(gateway.config_path, json.dumps(config))
+    assert wait_for(lambda: reloads(gateway) == 2)
+    assert gateway.get("/health", key=None).json()["restart_required"] == ["redis", "server.redis_failure_mode"]
+
+
+def test_current_key_never_names_a_removed_key(start_gateway, upstream, redis_server):
+    gateway = start_gateway(config_with(upstream, redis_server, [A, B]))
+    assert gateway.chat(GOOD).status_code == 200
+    assert gateway.usage()["details"]["mock"]["current_key"] == KEY_IDS[0]
+    write_atomically(gateway.config_path, json.dumps(config_with(upstream, redis_server, [C])))
+    assert wait_for(lambda: reloads(gateway) == 1)
+    # Before any request picks a key of the new list: no current key rather than a removed one.
+    assert gateway.usage()["details"]["mock"]["current_key"] is None
+    assert gateway.chat(GOOD).status_code == 200
+    assert gateway.usage()["details"]["mock"]["current_key"] == KEY_IDS[2]

@@ -21,7 +21,7 @@ func buildApplication(
         let client = try RedisClient(url: redisURL)
         logger.info("store: redis at \(client.configuration.redactedDescription), \(config.server.redisFailureMode.rawValue)")
         let measured = MeasuredUsageStore(RedisUsageStore(redis: client), metrics: metrics)
-        let store = FallbackUsageStore(primary: measured, mode: config.server.redisFailureMode)
+        let store = FallbackUsageStore(primary: measured, mode: config.server.redisFailureMode, logger: logger)
         state = GatewayState(config: config, store: store, redis: client, http: http, metrics: metrics, logSettings: logSettings)
     } else {
         logger.info("store: in-memory (no redis configured; one replica only)")

@@ -42,6 +42,9 @@ final class GatewayState: Sendable {
     /// nil once a reload succeeds.
     private let reloadError = Mutex<String?>(nil)
     let store: any UsageStore
+    /// The config this process started with: what the settings read only at start-up still
+    /// follow, whatever reloads changed since (see `/health`'s `restart_required`).
+    let startupConfig: GatewayConfig
     /// Set when Redis is configured (for /health); nil with the in-memory store.
     let redis: RedisClient?
     let failureMode: RedisFailureMode
@@ -59,6 +62,7 @@ final class GatewayState: Sendable {
         metrics: GatewayMetrics, logSettings: LogSettings
     ) {
         running = Mutex(RunningConfig(config))
+        startupConfig = config
         self.store = store
         self.redis = redis
         self.failureMode = config.server.redisFailureMode

@@ -27,6 +27,11 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             }
             // Hummingbird's own errors (bad request framing and the like) carry no secret.
             throw GatewayError(error.status, error.body ?? error.status.reasonPhrase, type: "invalid_request_error")
+        } catch is CancellationError {
+            // The forced stop at the end of a shutdown drain cancels the requests still running.
+            throw GatewayError(
+                .serviceUnavailable, "The gateway is shutting down and its drain time ran out before the request finished.",
+                type: "server_error", code: "gateway_shutting_down")
         } catch {
             context.logger.error("unhandled error: \(String(reflecting: type(of: error)))")
             throw GatewayError.internalError()

@@ -32,8 +32,15 @@ struct HealthRoutes: Sendable {
         let store: Store
         /// Set by a failed reload; the running config (`config_hash`) is then still the old one.
         let lastReloadError: String?
+        /// Fields of the running file read only at start-up that differ from what this process
+        /// started with (`ConfigReloader.restartOnlyChanges`): the hash alone would say the
+        /// replica runs the file, when part of it waits for a restart.
+        var restartRequired: [String] = []
 
-        enum CodingKeys: String, CodingKey { case status, configHash = "config_hash", store, lastReloadError = "last_reload_error" }
+        enum CodingKeys: String, CodingKey {
+            case status, configHash = "config_hash", store, lastReloadError = "last_reload_error"
+            case restartRequired = "restart_required"
+        }
 
         func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
@@ -41,6 +48,7 @@ struct HealthRoutes: Sendable {
             try container.encode(configHash, forKey: .configHash)
             try container.encode(store, forKey: .store)
             try container.encode(lastReloadError, forKey: .lastReloadError)
+            try container.encode(restartRequired, forKey: .restartRequired)
         }
     }
 
@@ -60,6 +68,12 @@ struct HealthRoutes: Sendable {
     }
 
     func health() -> Health {
+        var health = storeHealth()
+        health.restartRequired = ConfigReloader.restartOnlyChanges(from: state.startupConfig, to: state.current.config)
+        return health
+    }
+
+    private func storeHealth() -> Health {
         let hash = state.current.config.hash
         let reloadError = state.lastReloadError
         guard let redis = state.redis else {

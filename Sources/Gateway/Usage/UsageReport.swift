@@ -167,7 +167,9 @@ struct UsageReport: Encodable {
                 rateLimits: RateLimits(
                     maxRequestMin: limits.requestsPerMinute, maxRequestDay: limits.requestsPerDay,
                     maxTokenMin: limits.tokensPerMinute, maxTokenDay: limits.tokensPerDay),
-                currentKey: provider.currentKeyID,
+                // After a rotation the stored current key may be one the config no longer has,
+                // until the next reserve picks another: never name a key that is not listed.
+                currentKey: provider.currentKeyID.flatMap { id in provider.keys.contains { $0.id == id } ? id : nil },
                 type: config?.type.rawValue ?? "openai",
                 circuitOpenUntil: provider.circuitOpenUntilMillis.flatMap { $0 > nowMillis ? Self.iso8601($0) : nil })
         }

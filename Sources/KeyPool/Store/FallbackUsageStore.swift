@@ -1,3 +1,4 @@
+import Logging
 import Synchronization
 
 /// The gateway's store when Redis is configured: every call goes to Redis; while Redis cannot be
@@ -15,17 +16,27 @@ public final class FallbackUsageStore: UsageStore {
     /// Leases granted by the fallback, so their settle or release goes back to it. Only filled
     /// during an outage, and emptied as those requests finish.
     private let fallbackLeases = Mutex(Set<Lease>())
+    /// Set while the last reserve or snapshot found Redis unreachable: the outage's start and end
+    /// are each logged once (the operator's record of when limits held per replica only).
+    private let inOutage = Atomic<Bool>(false)
+    private let logger: Logger?
 
-    public init(primary: any UsageStore, fallback: MemoryUsageStore = MemoryUsageStore(), mode: RedisFailureMode) {
+    public init(
+        primary: any UsageStore, fallback: MemoryUsageStore = MemoryUsageStore(), mode: RedisFailureMode, logger: Logger? = nil
+    ) {
         self.primary = primary
         self.fallback = fallback
         self.mode = mode
+        self.logger = logger
     }
 
     public func reserve(_ pool: KeyPoolDescriptor, estimatedTokens: Int, excluding: Set<String>) async throws -> Reservation {
         do {
-            return try await primary.reserve(pool, estimatedTokens: estimatedTokens, excluding: excluding)
+            let reservation = try await primary.reserve(pool, estimatedTokens: estimatedTokens, excluding: excluding)
+            noteServed()
+            return reservation
         } catch let error as RedisError where error.isConnectionError {
+            noteOutage(error)
             guard mode == .failOpen else { throw StoreUnavailableError(underlying: error) }
             let reservation = try await fallback.reserve(pool, estimatedTokens: estimatedTokens, excluding: excluding)
             if let lease = reservation.lease { _ = fallbackLeases.withLock { $0.insert(lease) } }
@@ -67,11 +78,33 @@ public final class FallbackUsageStore: UsageStore {
 
     public func snapshot(_ pools: [KeyPoolDescriptor]) async throws -> [ProviderUsage] {
         do {
-            return try await primary.snapshot(pools)
+            let usage = try await primary.snapshot(pools)
+            noteServed()
+            return usage
         } catch let error as RedisError where error.isConnectionError {
+            noteOutage(error)
             guard mode == .failOpen else { throw StoreUnavailableError(underlying: error) }
             return try await fallback.snapshot(pools)
         }
+    }
+
+    /// The first call that finds Redis unreachable logs the outage (one line, not one per call).
+    private func noteOutage(_ error: RedisError) {
+        guard inOutage.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else { return }
+        switch mode {
+        case .failOpen:
+            logger?.warning("shared store unavailable (\(error)): serving on this replica's own windows (fail_open) until Redis is back")
+        case .failClosed:
+            logger?.warning("shared store unavailable (\(error)): refusing requests with 503 (fail_closed) until Redis is back")
+        }
+    }
+
+    /// The first call Redis serves after an outage logs its end. One relaxed load otherwise.
+    private func noteServed() {
+        guard inOutage.load(ordering: .relaxed),
+            inOutage.compareExchange(expected: true, desired: false, ordering: .relaxed).exchanged
+        else { return }
+        logger?.notice("shared store is back: limits are shared again")
     }
 }
 
