@@ -8,10 +8,10 @@ import NIOHTTPTypes
 /// before it sends the body, and only goes ahead on its own after a timeout (1 s for curl), so
 /// without this every such request stalls. The gateway reads every body it routes, so it lets
 /// the client go on at once; a request refused afterwards (401, 413) still gets its final answer.
-final class ContinueResponder: ChannelDuplexHandler, RemovableChannelHandler {
+/// Inbound only: the answers' writes do not pass through it.
+final class ContinueResponder: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
-    typealias OutboundIn = HTTPResponsePart
     typealias OutboundOut = HTTPResponsePart
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

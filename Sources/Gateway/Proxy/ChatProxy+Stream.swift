@@ -61,7 +61,7 @@ extension ChatProxy {
         // Never written (the client left before the head could go): the upstream stops when
         // `chunks` is released with this closure; the key is charged what was generated so far.
         let abandoned: @Sendable () -> Void = {
-            let tokens = translatorSoFar.usage?.totalTokens ?? (attempt.promptEstimate + translatorSoFar.dataEvents)
+            let tokens = Self.streamedTokens(translatorSoFar, attempt)
             settles.run { await Self.settle(store: store, attempt.lease, release: false, tokens: tokens, logger: logger) }
         }
         return .answered(Response(status: .ok, headers: headers, body: UnwrittenBody.body(abandoned: abandoned) { writer in
@@ -137,12 +137,16 @@ extension ChatProxy {
                 try? await writer.write(StreamPump.errorEvent(provider: provider))
                 try? await writer.finish(nil)
             }
-            // Tokens as reported; without a usage chunk, the prompt estimate plus one token per
-            // event delivered.
-            let tokens = translator.usage?.totalTokens ?? (attempt.promptEstimate + translator.dataEvents)
+            let tokens = Self.streamedTokens(translator, attempt)
             if let usage = translator.usage { Self.noteUsage(usage, attempt, metrics: metrics, record: record) }
             await Self.settle(store: store, attempt.lease, release: false, tokens: tokens, logger: logger)
             if outcome == .clientGone || outcome == .clientStalled { throw StreamPump.ClientGone() }
         }))
+    }
+
+    /// What a stream is settled to: the tokens the provider reported; without a usage chunk, the
+    /// prompt estimate plus one token per event delivered.
+    static func streamedTokens(_ translator: any ChatStreamTranslator, _ attempt: Attempt) -> Int {
+        translator.usage?.totalTokens ?? (attempt.promptEstimate + translator.dataEvents)
     }
 }

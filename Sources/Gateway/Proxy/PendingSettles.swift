@@ -15,9 +15,6 @@ final class PendingSettles: Sendable {
 
     private let tasks = Mutex(Tasks())
 
-    /// Settles in progress.
-    var count: Int { tasks.withLock { $0.running.count } }
-
     /// Runs `settle` in its own task.
     func run(_ settle: @escaping @Sendable () async -> Void) {
         tasks.withLock { tasks in

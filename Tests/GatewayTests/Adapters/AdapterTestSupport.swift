@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import NIOCore
 import Testing
 
@@ -46,6 +47,22 @@ enum AdapterTestSupport {
         } catch {
             return nil
         }
+    }
+
+    /// Conversations whose first user message is all empty text: neither provider takes empty
+    /// text, and leaving the message out would leave no first user turn (`param` names it).
+    static let emptyFirstUserMessages = [
+        (#"[{"role":"user","content":""}]"#, "messages[0].content"),
+        (#"[{"role":"system","content":"S"},{"role":"user","content":[{"type":"text","text":""}]},{"role":"assistant","content":"A"}]"#,
+         "messages[1].content"),
+    ]
+
+    /// Such a conversation is refused with 400 `invalid_value` naming the empty message.
+    static func expectEmptyFirstUserRefused(_ adapter: some ProviderAdapter, model: String, messages: String, param: String) {
+        let error = refusal(adapter, #"{"model":""# + model + #"","messages":"# + messages + "}")
+        #expect(error?.status == .badRequest)
+        #expect(error?.code == "invalid_value")
+        #expect(error?.param == param)
     }
 
     /// Feeds `stream` in pieces of `size` bytes, then finishes.

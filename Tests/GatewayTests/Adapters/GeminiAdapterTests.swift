@@ -450,16 +450,9 @@ struct GeminiAdapterTests {
             """))
     }
 
-    @Test(arguments: [
-        (#"[{"role":"user","content":""}]"#, "messages[0].content"),
-        (#"[{"role":"system","content":"S"},{"role":"user","content":[{"type":"text","text":""}]},{"role":"assistant","content":"A"}]"#,
-         "messages[1].content"),
-    ])
+    @Test(arguments: Support.emptyFirstUserMessages)
     func emptyFirstUserMessageIsRefused(messages: String, param: String) {
-        let error = Support.refusal(adapter, #"{"model":"gemini","messages":"# + messages + "}")
-        #expect(error?.status == .badRequest)
-        #expect(error?.code == "invalid_value")
-        #expect(error?.param == param)
+        Support.expectEmptyFirstUserRefused(adapter, model: "gemini", messages: messages, param: param)
     }
 
     @Test func seedAndPenaltiesAreTranslated() throws {

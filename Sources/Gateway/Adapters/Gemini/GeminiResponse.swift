@@ -58,16 +58,14 @@ struct GeminiResponse: Decodable {
     /// Tool call ids are `callIDPrefix` numbered through the whole answer (`GeminiToolCallID`).
     func completion(model: String, created: Int, callIDPrefix: String) -> OpenAIChatCompletion {
         var choices: [OpenAIChatCompletion.Choice] = []
-        var callNumber = 0
+        var ids = GeminiToolCallID.Numbering(prefix: callIDPrefix)
         for (position, candidate) in (candidates ?? []).enumerated() {
             let parts = (candidate.content?.parts ?? []).filter { $0.thought != true }
             let texts = parts.compactMap(\.text)
             var toolCalls: [OpenAIToolCall] = []
             for part in parts {
                 guard let call = part.functionCall else { continue }
-                let id = GeminiToolCallID.make(prefix: callIDPrefix, number: callNumber, signature: part.thoughtSignature)
-                callNumber += 1
-                toolCalls.append(.whole(id: id, name: call.name, arguments: Self.arguments(call)))
+                toolCalls.append(.whole(id: ids.id(signature: part.thoughtSignature), name: call.name, arguments: Self.arguments(call)))
             }
             let finish = Self.finishReason(candidate.finishReason, hasToolCalls: !toolCalls.isEmpty)
             let content: String? = !texts.isEmpty ? texts.joined() : (toolCalls.isEmpty && finish != "content_filter" ? "" : nil)

@@ -22,11 +22,10 @@ struct GeminiStreamTranslator: SSEStreamTranslator {
     private var identified = false
     private var choices: [Int: Choice] = [:]
     private var usageMetadata: GeminiResponse.UsageMetadata?
-    private let callIDPrefix: String
-    private var callNumber = 0
+    private var callIDs: GeminiToolCallID.Numbering
 
     init(model: String, includeUsage: Bool, created: Int, callIDPrefix: String) {
-        self.callIDPrefix = callIDPrefix
+        callIDs = GeminiToolCallID.Numbering(prefix: callIDPrefix)
         writer = OpenAIChunkWriter(id: "chatcmpl-gemini-\(created)", created: created, model: model, includeUsage: includeUsage)
     }
 
@@ -73,10 +72,8 @@ struct GeminiStreamTranslator: SSEStreamTranslator {
                 guard let call = part.functionCall else { continue }
                 let number = choices[index]?.toolCalls ?? 0
                 choices[index]?.toolCalls = number + 1
-                let id = GeminiToolCallID.make(prefix: callIDPrefix, number: callNumber, signature: part.thoughtSignature)
-                callNumber += 1
                 let delta = OpenAIToolCall(
-                    index: number, id: id, type: "function",
+                    index: number, id: callIDs.id(signature: part.thoughtSignature), type: "function",
                     function: .init(name: call.name, arguments: GeminiResponse.arguments(call)))
                 try writer.toolCall(delta, index: index, to: &out)
             }

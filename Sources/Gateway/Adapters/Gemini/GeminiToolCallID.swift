@@ -22,8 +22,23 @@ enum GeminiToolCallID {
         return "call_" + String((0..<24).map { _ in alphabet.randomElement()! })
     }
 
+    /// The ids of one answer's calls: `prefix` numbered from 0 through the whole answer (every
+    /// candidate; a stream's events one after another).
+    struct Numbering {
+        let prefix: String
+        private var next = 0
+
+        init(prefix: String) { self.prefix = prefix }
+
+        /// The next call's id, carrying its part's `signature`.
+        mutating func id(signature: String?) -> String {
+            defer { next += 1 }
+            return GeminiToolCallID.make(prefix: prefix, number: next, signature: signature)
+        }
+    }
+
     /// The id of the `number`th call of an answer whose ids start with `prefix`.
-    static func make(prefix: String, number: Int, signature: String?) -> String {
+    private static func make(prefix: String, number: Int, signature: String?) -> String {
         let id = "\(prefix)_\(number)"
         guard let signature, !signature.isEmpty else { return id }
         let url = signature.replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
