@@ -122,10 +122,14 @@ struct RedisOutageTests {
         #expect(try await admin.send(["CONFIG", "SET", "maxmemory-policy", "noeviction"]) == .status("OK"))
         #expect(try await admin.send(["CONFIG", "SET", "maxmemory", "1"]) == .status("OK"))
 
-        // BLPOP holds the connection's later commands in the server for 300 ms, so the refused
-        // write and the two reads behind it are answered together, in one read.
-        let blocker = Task { try await client.send(["BLPOP", "nothing", "0.3"]) }
-        try await Task.sleep(for: .milliseconds(50))
+        // BLPOP holds the connection's later commands in the server for a second, so the refused
+        // write and the two reads behind it are answered together, in one read. The test waits
+        // until the server holds it: under load a task may start late, and a write sent before
+        // BLPOP would take the connection down ahead of it.
+        let blocker = Task { try await client.send(["BLPOP", "nothing", "1"]) }
+        try await eventually(within: 5) {
+            (try? await admin.send(["INFO", "clients"]))?.string?.contains("blocked_clients:1") == true
+        }
         let write = Task { try await client.send(["SET", "c", "3"]) }
         try await Task.sleep(for: .milliseconds(20))
         let readA = Task { try await client.send(["GET", "a"]) }

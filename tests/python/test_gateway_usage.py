@@ -9,6 +9,8 @@ it, so every run's exact key sequence is predicted and compared with `x-gateway-
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from gateway_fixtures import KEY_IDS, PROVIDER_KEYS, base_config
@@ -143,6 +145,23 @@ def test_two_gateways_share_one_redis(start_gateway, upstream, redis_server):
     assert first.get("/health").json()["config_hash"] == second.get("/health").json()["config_hash"]
 
 
+def test_gateways_whose_day_resets_in_different_time_zones_share_one_day(start_gateway, upstream, redis_server):
+    """During a rolling change of daily_reset_timezone, replicas disagree on the date (Kiritimati
+    UTC+14 and Pago Pago UTC-11 always do). The key's day only moves forward, so neither resets
+    the other's count: max_request_day holds across both (before, every switch reset it and all 10
+    were served)."""
+    def config(zone):
+        return base_config(
+            upstream.url, redis=redis_server.url, daily_reset_timezone=zone,
+            entry={"key": [PROVIDER_KEYS[0]], "max_request_day": 3}, failover={"max_attempts": 1})
+    east, west = start_gateway(config("Pacific/Kiritimati")), start_gateway(config("Pacific/Pago_Pago"))
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+    statuses = [(east if i % 2 == 0 else west).chat(body).status_code for i in range(10)]
+    assert statuses == [200] * 3 + [429] * 7
+    assert upstream.stats()["requests"] == 3
+    for gateway in (east, west):
+        assert gateway.key_usage()[KEY_IDS[0]]["rate_limit_windows"]["req_day"] == 3
+
 def test_minute_limit_moves_to_the_next_key_then_429(start_gateway, upstream, redis_server):
     gateway = start_gateway(base_config(upstream.url, redis=redis_server.url, entry={"max_request_min": 2}))
     statuses, used = [], []
@@ -209,6 +228,36 @@ def test_huge_max_tokens_is_served_and_settled_to_real_usage(start_gateway, upst
     assert key["total_requests"] == 3
     assert gateway.get("/health").status_code == 200
 
+
+
+@pytest.mark.parametrize("store", ["memory", "redis"])
+@pytest.mark.parametrize("limit", ["max_token_min", "max_token_day"])
+def test_a_token_window_full_of_requests_in_flight_says_retry_after_1(start_gateway, upstream, redis_server, store, limit):
+    """A token window filled by a reservation still in flight (its estimate: prompt plus
+    max_tokens) frees as it settles to the real usage, not when it leaves the minute or the day:
+    the 429 says Retry-After: 1 (it said 60, and for the day the hours to midnight, so SDKs that
+    honour it stalled). Once the first answer settles, the same request is served."""
+    redis = {"redis": redis_server.url} if store == "redis" else {}
+    gateway = start_gateway(base_config(
+        upstream.url, entry={"key": [PROVIDER_KEYS[0]], limit: 1000}, failover={"max_attempts": 1}, **redis))
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 600}
+    upstream.patch_config({"faults": {"latency_ms": 1500}})
+    window = "tokens_min" if limit == "max_token_min" else "tokens_day"
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(gateway.chat, body)
+        usage = gateway.wait_usage(lambda u: u["details"]["mock"]["keys"][KEY_IDS[0]]["rate_limit_windows"][window] > 600)
+        assert usage["details"]["mock"]["keys"][KEY_IDS[0]]["rate_limit_windows"][window] > 600
+        second = gateway.chat(body)
+        assert second.status_code == 429, second.text
+        assert second.json()["error"]["code"] == "rate_limit_exceeded"
+        assert second.headers["retry-after"] == "1"
+        assert first.result().status_code == 200
+    upstream.patch_config({"faults": {}})
+    assert gateway.chat(body).status_code == 200
+    # Settled to the upstream's counts, both answers: nothing pending is left in the window.
+    total = 2 * (tokens("hi") + tokens(REPLY + "hi"))
+    usage = gateway.wait_usage(lambda u: u["details"]["mock"]["keys"][KEY_IDS[0]]["rate_limit_windows"][window] == total)
+    assert usage["details"]["mock"]["keys"][KEY_IDS[0]]["rate_limit_windows"][window] == total
 
 # The report's shape -----------------------------------------------------------------------------
 

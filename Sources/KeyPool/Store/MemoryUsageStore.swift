@@ -32,6 +32,9 @@ public final class MemoryUsageStore: UsageStore {
         var totalTokens = 0
         /// The last breaker-counted failure (ms); 0 once the key answers again.
         var lastFailure: Int64 = 0
+        /// Tokens reserved by leases not yet settled or released: a hint for refusals, as in the
+        /// Redis scripts (`UsageScripts`).
+        var pendingTokens = 0
 
         /// Drops seconds that left the window, keeping the totals equal to the buckets' sum.
         mutating func expire(now second: Int64, day today: Int64) {
@@ -42,8 +45,12 @@ public final class MemoryUsageStore: UsageStore {
                     tokensMinute -= counts.tokens
                     buckets[bucket] = nil
                 }
+                // No request left in the window: no lease younger than a minute is in flight.
+                if requestsMinute == 0 { pendingTokens = 0 }
             }
-            if day != today {
+            // Days never go back (see the Redis scripts): a reload to a zone further west keeps
+            // counting the day already begun.
+            if day < today {
                 day = today
                 requestsDay = 0
                 tokensDay = 0
@@ -58,6 +65,7 @@ public final class MemoryUsageStore: UsageStore {
             requestsDay += 1
             tokensDay += tokens
             totalRequests += 1
+            pendingTokens += tokens
         }
 
         /// Corrects the lease's bucket and day, mirroring the Redis settle script.
@@ -75,6 +83,7 @@ public final class MemoryUsageStore: UsageStore {
             }
             totalRequests += requests
             totalTokens += settledTokens
+            pendingTokens = max(0, pendingTokens - lease.reservedTokens)
         }
     }
 
@@ -133,7 +142,8 @@ public final class MemoryUsageStore: UsageStore {
             let id = pool.keyIDs[chosen]
             provider.current = id
             provider.keys[id, default: KeyState()].record(second: second, tokens: estimatedTokens)
-            return .granted(Lease(provider: pool.provider, keyID: id, second: second, day: today, reservedTokens: estimatedTokens))
+            let day = provider.keys[id]?.day ?? today
+            return .granted(Lease(provider: pool.provider, keyID: id, second: second, day: day, reservedTokens: estimatedTokens))
         }
     }
 
@@ -226,22 +236,33 @@ public final class MemoryUsageStore: UsageStore {
         return true
     }
 
+    /// How soon a token window full of unsettled reservations is expected to have room.
+    static let settleHintMillis: Int64 = 1000
+
     /// When every limit blocking the key has room again (and its cooldown is over).
     private func freeAt(
         _ provider: ProviderState, _ id: String, _ limits: KeyLimits, _ tokens: Int, now: Int64, today: Int64,
         zone: TimeZone
     ) -> Int64 {
         let keyState = provider.keys[id, default: KeyState()]
+        // Tokens of reservations in flight free as they settle (see the Redis reserve script).
+        let pending = keyState.pendingTokens
         var freeAt = now
         if let cooldown = provider.cooldowns[id] { freeAt = max(freeAt, cooldown.until) }
         if let limit = limits.requestsPerDay, keyState.requestsDay + 1 > limit {
             freeAt = max(freeAt, DayMath.nextDayStartMillis(zone, day: today))
         }
         if let limit = limits.tokensPerDay, keyState.tokensDay + tokens > limit {
-            freeAt = max(freeAt, DayMath.nextDayStartMillis(zone, day: today))
+            let settled = keyState.tokensDay - min(pending, keyState.tokensDay)
+            freeAt = max(freeAt, settled + tokens > limit ? DayMath.nextDayStartMillis(zone, day: today) : now + Self.settleHintMillis)
         }
         let needRequests = limits.requestsPerMinute.map { keyState.requestsMinute + 1 > $0 } ?? false
-        let needTokens = limits.tokensPerMinute.map { keyState.tokensMinute + tokens > $0 } ?? false
+        let needTokens = limits.tokensPerMinute.map {
+            keyState.tokensMinute - min(pending, keyState.tokensMinute) + tokens > $0
+        } ?? false
+        if !needRequests, !needTokens, let limit = limits.tokensPerMinute, keyState.tokensMinute + tokens > limit {
+            freeAt = max(freeAt, now + Self.settleHintMillis)
+        }
         if needRequests || needTokens {
             var freedRequests = 0
             var freedTokens = 0

@@ -69,10 +69,10 @@ final class RedisUsageCalls: Sendable {
             throw RedisError(.server, "unexpected reserve reply \(reply)")
         }
         return try zip(calls, items.dropFirst(2)).map { call, item in
-            if let index = item.int, index >= 1, index <= pool.keyIDs.count {
+            if let (index, keyDay) = Self.grant(item, day: day), index >= 1, index <= pool.keyIDs.count {
                 return .granted(Lease(
-                    provider: pool.provider, keyID: pool.keyIDs[Int(index) - 1],
-                    second: second, day: day, reservedTokens: call.estimatedTokens))
+                    provider: pool.provider, keyID: pool.keyIDs[index - 1],
+                    second: second, day: keyDay, reservedTokens: call.estimatedTokens))
             }
             guard let refusal = item.array, refusal.count == 2, let retryAfter = refusal[0].int,
                 let reason = refusal[1].string.flatMap(RefusalReason.init(rawValue:))
@@ -81,6 +81,17 @@ final class RedisUsageCalls: Sendable {
             }
             return .refused(retryAfterMillis: max(0, retryAfter), reason: reason)
         }
+    }
+
+    /// A grant: the key's index, with the day it counts. That is the script's day, unless the
+    /// key already counts a later one (`{index, day}`: another replica's time zone is further
+    /// east), which the lease must carry for its settle to correct the day's totals.
+    private static func grant(_ item: RedisReply, day: Int64) -> (index: Int, day: Int64)? {
+        if let index = item.int { return (Int(index), day) }
+        if let pair = item.array, pair.count == 2, let index = pair[0].int, let keyDay = pair[1].int {
+            return (Int(index), keyDay)
+        }
+        return nil
     }
 
     /// Settles and releases leases of one provider.

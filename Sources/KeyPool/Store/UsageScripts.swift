@@ -6,9 +6,10 @@
 /// - `gw:{p}:w`        hash, the provider's hot state, read by reserve with ONE HMGET whatever the
 ///                     key count: `cur` (the usage-gap rule's current key id), `brk` (when the
 ///                     provider's circuit breaker closes, ms; absent or past = closed), and per key
-///                     id one field holding its state packed as ten little-endian doubles (see
-///                     `STATE`; states written before the tenth existed have nine and read it as
-///                     0) plus `<id>:cr`, the reason of its cooldown.
+///                     id one field holding its state packed as eleven little-endian doubles
+///                     (see `STATE` and `FULL`; states written before the tenth and eleventh
+///                     existed have nine or ten and read the missing ones as 0) plus `<id>:cr`,
+///                     the reason of its cooldown.
 /// - `gw:{p}:k:<id>`   hash per key: the minute window's buckets, one field per second holding
 ///                     tokens * 2^20 + requests. Only touched to record a reservation, to settle
 ///                     it and to expire old seconds.
@@ -29,9 +30,13 @@ enum UsageScripts {
     /// `header(n)` unpacks the first n doubles.
     static let prelude = #"""
         -- b, R, T, D, dr, dt, cu, q, tok: the hot path unpacks these nine only. FULL adds f, the
-        -- time of the key's last breaker-counted failure (0 = none since its last success).
+        -- time of the key's last breaker-counted failure (0 = none since its last success), and
+        -- pend, the tokens reserved by leases not yet settled or released (a hint for refusals:
+        -- a token window full of estimates frees as they settle, not when they leave the window).
         local STATE = '<ddddddddd'
-        local FULL = '<dddddddddd'
+        local FULL = '<ddddddddddd'
+        -- How soon a window full of unsettled reservations is expected to have room (ms).
+        local SETTLE_HINT = 1000
         local W = KEYS[1]
         local BUCKET_TTL = 120
         local STATE_TTL = 2592000
@@ -52,20 +57,29 @@ enum UsageScripts {
           return r, (c - r) / 1048576
         end
 
+        -- f and pend of a packed state (0 when it predates them).
+        local function tail(p)
+          if #p >= 88 then return struct.unpack('<dd', p, 73) end
+          if #p >= 80 then return struct.unpack('<d', p, 73), 0 end
+          return 0, 0
+        end
+
         -- A key's state from its packed field (absent: all zero).
         local function decode(id, h, packed)
-          local k = {id = id, h = h, b = 0, R = 0, T = 0, D = 0, dr = 0, dt = 0, cu = 0, q = 0, tok = 0, f = 0}
+          local k = {id = id, h = h, b = 0, R = 0, T = 0, D = 0, dr = 0, dt = 0, cu = 0, q = 0, tok = 0, f = 0, pend = 0}
           if packed then
             k.b, k.R, k.T, k.D, k.dr, k.dt, k.cu, k.q, k.tok = struct.unpack(STATE, packed)
-            if #packed >= 80 then k.f = struct.unpack('<d', packed, 73) end
+            k.f, k.pend = tail(packed)
           end
-          -- A new day starts from zero; the first request of it refreshes the hash's TTL.
-          if k.D ~= day then k.D, k.dr, k.dt, k.newDay = day, 0, 0, true end
+          -- A new day starts from zero. Days never go back: a key already counting a later day
+          -- (stamped by a replica whose daily_reset_timezone lies further east, during a rolling
+          -- config change) keeps it, so replicas whose zones differ never reset each other's counts.
+          if k.D < day then k.D, k.dr, k.dt = day, 0, 0 end
           return k
         end
 
         local function encode(k)
-          return struct.pack(FULL, k.b, k.R, k.T, k.D, k.dr, k.dt, k.cu, k.q, k.tok, k.f)
+          return struct.pack(FULL, k.b, k.R, k.T, k.D, k.dr, k.dt, k.cu, k.q, k.tok, k.f, k.pend)
         end
 
         -- Expires the seconds of bucket hash h (oldest stored second b, window totals r and t)
@@ -88,10 +102,13 @@ enum UsageScripts {
           return true, lo, r, t
         end
 
-        -- Expires the seconds of key k that left the window; true when k changed.
+        -- Expires the seconds of key k that left the window; true when k changed. A window left
+        -- without requests has no lease in flight younger than a minute: its pending tokens are
+        -- dropped, so a lease lost with its replica does not skew refusals forever.
         local function window(k)
           local changed
           changed, k.b, k.R, k.T = expire(k.h, k.b, k.R, k.T)
+          if changed and k.R == 0 then k.pend = 0 end
           return changed
         end
         """#
@@ -103,8 +120,9 @@ enum UsageScripts {
     /// request its estimated tokens and how many key ids it excludes; ARGV[2..n+1]: the key ids;
     /// ARGV[n+2..n+m+1]: each request's bucket increment (tokens * 2^20 + 1) as text; then the
     /// excluded ids (already tried), request by request.
-    /// Returns {second, day, then per request: the chosen key's index (1-based), or
-    /// {retry-after ms, reason} when refused}.
+    /// Returns {second, day, then per request: the chosen key's index (1-based), or {index, day}
+    /// when the key counts a later day than this replica's, or {retry-after ms, reason} when
+    /// refused}.
     static let reserve = RedisScript(prelude + "\n" + #"""
         local _, _, _, _, gap, rpm, tpm, rpd, tpd, n, m = struct.unpack('<ddddddddddd', ARGV[1])
         local v = redis.call('HMGET', W, 'cur', 'brk', unpack(ARGV, 2, n + 1))
@@ -117,23 +135,34 @@ enum UsageScripts {
         end
 
         -- Keys this script changed (expired seconds, or reserved on) live in `mod` as
-        -- {b, R, T, dr, dt, cu, q}; the others are read from their packed state each time, which
-        -- costs less than copying every key into tables first (Redis's Lua pays for each table).
+        -- {b, R, T, dr, dt, cu, q, D, tokens reserved here, pending dropped}; the others are read
+        -- from their packed state each time, which costs less than copying every key into tables
+        -- first (Redis's Lua pays for each table).
         local mod, granted = {}, {}
         local function state(i)
           local k = mod[i]
-          if k then return k[1], k[2], k[3], k[4], k[5], k[6], k[7] end
+          if k then return k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8] end
           local p = v[i + 2]
-          if not p then return 0, 0, 0, 0, 0, 0, 0 end
+          if not p then return 0, 0, 0, 0, 0, 0, 0, day end
           local b, r, t, d, dr, dt, cu, q = struct.unpack(STATE, p)
-          -- A new day starts from zero.
-          if d ~= day then dr, dt = 0, 0 end
+          -- A new day starts from zero; a later day is kept (see `decode`).
+          if d < day then d, dr, dt = day, 0, 0 end
           if b > 0 and b < lo then
             local _
             _, b, r, t = expire(KEYS[i + 1], b, r, t)
-            mod[i] = {b, r, t, dr, dt, cu, q}
+            mod[i] = {b, r, t, dr, dt, cu, q, d, 0, r == 0}
           end
-          return b, r, t, dr, dt, cu, q
+          return b, r, t, dr, dt, cu, q, d
+        end
+        -- Tokens of key i reserved by leases not yet settled (see `window` for when they drop).
+        local function pending(i)
+          local k, p, pend = mod[i], v[i + 2], 0
+          if p and not (k and k[10]) then
+            local _
+            _, pend = tail(p)
+          end
+          if k then pend = pend + k[9] end
+          return pend
         end
         local curIdx = nil
         for i = 1, n do
@@ -179,7 +208,7 @@ enum UsageScripts {
             if curUsage ~= nil and curUsage <= bestUsage + gap then chosen = curIdx end
             if chosen ~= curIdx then curIdx, curChanged = chosen, true end
             local h = KEYS[chosen + 1]
-            local b, r, t, dr, dt, cu, q = state(chosen)
+            local b, r, t, dr, dt, cu, q, d = state(chosen)
             redis.call('HINCRBY', h, sec, ARGV[n + 1 + j])
             -- A new bucket hash gets its TTL here; later expiry passes (once a second while it
             -- holds traffic) refresh it, so it only lapses two minutes after the traffic stops.
@@ -187,10 +216,11 @@ enum UsageScripts {
               b = sec
               redis.call('EXPIRE', h, BUCKET_TTL)
             end
-            mod[chosen] = {b, r + 1, t + est, dr + 1, dt + est, cu, q + 1}
+            local k = mod[chosen]
+            mod[chosen] = {b, r + 1, t + est, dr + 1, dt + est, cu, q + 1, d, (k and k[9] or 0) + est, k and k[10]}
             granted[chosen] = true
             refusal = nil
-            reply[j + 2] = chosen
+            if d == day then reply[j + 2] = chosen else reply[j + 2] = {chosen, d} end
           elseif not anyIncluded then
             reply[j + 2] = {0, 'exhausted'}
           elseif refusal and nx == 0 and est == refusedEst then
@@ -206,16 +236,25 @@ enum UsageScripts {
               if not (excluded and excluded[ARGV[i + 1]]) then
                 included = included + 1
                 local b, r, t, dr, dt, cu = state(i)
+                -- Tokens held by reservations still in flight free as they settle (to the real
+                -- usage, usually far below the estimate): a token limit that only they fill
+                -- frees in about SETTLE_HINT, not when their seconds leave the window.
+                local pend = pending(i)
                 local freeAt = now
                 if cu > now then
                   freeAt = math.max(freeAt, cu)
                   coolingReasons[#coolingReasons + 1] = ARGV[i + 1] .. ':cr'
                 end
-                if (rpd > 0 and dr + 1 > rpd) or (tpd > 0 and dt + est > tpd) then
+                if (rpd > 0 and dr + 1 > rpd) or (tpd > 0 and dt - math.min(pend, dt) + est > tpd) then
                   freeAt = math.max(freeAt, nextDay)
+                elseif tpd > 0 and dt + est > tpd then
+                  freeAt = math.max(freeAt, now + SETTLE_HINT)
                 end
                 local needR = (rpm > 0 and r + 1 > rpm)
-                local needT = (tpm > 0 and t + est > tpm)
+                local needT = (tpm > 0 and t - math.min(pend, t) + est > tpm)
+                if not (needR or needT) and tpm > 0 and t + est > tpm then
+                  freeAt = math.max(freeAt, now + SETTLE_HINT)
+                end
                 if needR or needT then
                   local freedR, freedT, at = 0, 0, nil
                   if b > 0 then
@@ -254,15 +293,16 @@ enum UsageScripts {
         local out, newDay = {}, false
         for i, k in pairs(mod) do
           -- The fields a reserve leaves alone come from the stored state.
-          local tok, f, p = 0, 0, v[i + 2]
+          local tok, f, pend, p = 0, 0, 0, v[i + 2]
           if p then
             tok = struct.unpack('<d', p, 65)
-            if #p >= 80 then f = struct.unpack('<d', p, 73) end
+            f, pend = tail(p)
           end
+          if k[10] then pend = 0 end
           -- A key's first request of a day refreshes the provider hash's TTL.
-          if granted[i] and (not p or struct.unpack('<d', p, 25) ~= day) then newDay = true end
+          if granted[i] and (not p or struct.unpack('<d', p, 25) < k[8]) then newDay = true end
           out[#out + 1] = ARGV[i + 1]
-          out[#out + 1] = struct.pack(FULL, k[1], k[2], k[3], day, k[4], k[5], k[6], k[7], tok, f)
+          out[#out + 1] = struct.pack(FULL, k[1], k[2], k[3], k[8], k[4], k[5], k[6], k[7], tok, f, pend + k[9])
         end
         if curChanged then out[#out + 1] = 'cur'; out[#out + 1] = ARGV[curIdx + 1] end
         if #out > 0 then redis.call('HSET', W, unpack(out)) end
@@ -279,12 +319,12 @@ enum UsageScripts {
     /// stored is corrected together with its total (the totals are the sum of stored buckets,
     /// whether or not a bucket already left the window); a bucket already expired no longer
     /// counts and is left alone. The day totals are corrected only while the key still counts
-    /// the lease's day.
+    /// the lease's day. Every lease leaves the key's pending tokens (never below zero).
     static let settle = RedisScript(#"""
         local W = KEYS[1]
         local m, u = struct.unpack('<dd', ARGV[1])
         local v = redis.call('HMGET', W, unpack(ARGV, 2, u + 1))
-        -- Each key's state as an array {b, R, T, D, dr, dt, cu, q, tok, f}, made by one
+        -- Each key's state as an array {b, R, T, D, dr, dt, cu, q, tok, f, pend}, made by one
         -- constructor (struct.unpack's ninth result is followed by the next position, which
         -- the tenth slot then takes as f).
         local S = {}
@@ -296,8 +336,9 @@ enum UsageScripts {
             local k = S[ki]
             if not k then
               k = {struct.unpack('<ddddddddd', p)}
-              k[10] = 0
-              if #p >= 80 then k[10] = struct.unpack('<d', p, 73) end
+              k[10], k[11] = 0, 0
+              if #p >= 88 then k[10], k[11] = struct.unpack('<dd', p, 73)
+              elseif #p >= 80 then k[10] = struct.unpack('<d', p, 73) end
               S[ki] = k
             end
             local dT, dR = actual - reserved, 0
@@ -309,6 +350,7 @@ enum UsageScripts {
             end
             if k[4] == lday then k[5], k[6] = k[5] + dR, k[6] + dT end
             k[8] = k[8] + dR
+            k[11] = math.max(0, k[11] - reserved)
             -- An answer clears the key's failure mark: the provider is not failing on this key.
             if release == 0 then k[9], k[10] = k[9] + actual, 0 end
           end
@@ -316,7 +358,7 @@ enum UsageScripts {
         local out = {}
         for ki, k in pairs(S) do
           out[#out + 1] = ARGV[ki + 1]
-          out[#out + 1] = struct.pack('<dddddddddd', unpack(k, 1, 10))
+          out[#out + 1] = struct.pack('<ddddddddddd', unpack(k, 1, 11))
         end
         if #out > 0 then redis.call('HSET', W, unpack(out)) end
         return 1
@@ -360,10 +402,11 @@ enum UsageScripts {
         local _, _, _, _, lsec, lday, reserved, cool, bwin, bopen, n = struct.unpack('<ddddddddddd', ARGV[1])
         local id, h = ARGV[2], KEYS[2]
         local packed = redis.call('HGET', W, id)
-        local b, R, T, D, dr, dt, cu, q, tok, f = 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+        local b, R, T, D, dr, dt, cu, q, tok, f, pend = 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
         if packed then
           b, R, T, D, dr, dt, cu, q, tok = struct.unpack(STATE, packed)
-          if #packed >= 80 then f = struct.unpack('<d', packed, 73) end
+          f, pend = tail(packed)
+          pend = math.max(0, pend - reserved)
           -- The refund, exactly as the settle script releases.
           if redis.call('HEXISTS', h, lsec) == 1 then
             redis.call('HINCRBY', h, lsec, ARGV[3])
@@ -379,7 +422,7 @@ enum UsageScripts {
           fields[#fields + 1] = id .. ':cr'; fields[#fields + 1] = ARGV[4]
         end
         if bwin > 0 then f = now end
-        redis.call('HSET', W, id, struct.pack(FULL, b, R, T, D, dr, dt, cu, q, tok, f), unpack(fields))
+        redis.call('HSET', W, id, struct.pack(FULL, b, R, T, D, dr, dt, cu, q, tok, f, pend), unpack(fields))
         -- The provider hash must outlive the cooldown, however long a key is disabled for.
         local need = math.max(STATE_TTL, math.ceil((cu - now) / 1000) + 60)
         if redis.call('TTL', W) < need then redis.call('EXPIRE', W, need) end

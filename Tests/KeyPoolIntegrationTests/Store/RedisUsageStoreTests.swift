@@ -30,8 +30,8 @@ struct RedisUsageStoreTests {
         #expect(try await restarted.reserve(reloaded, estimatedTokens: 1).lease?.keyID == KeyID.of("a-new-key"))
     }
 
-    @Test("a key state written before the failure mark existed (nine doubles) still works everywhere")
-    func nineDoubleStateIsRead() async throws {
+    @Test("a key state written before the failure mark (nine doubles) or the pending tokens (ten) existed still works everywhere", arguments: [9, 10])
+    func olderStatesAreRead(doubles: Int) async throws {
         let harness = try StoreHarness(.redis, replicas: 1)
         let server = try #require(harness.server)
         let pool = StoreHarness.pool(keys: 2, limits: KeyLimits(requestsPerMinute: 50, requestsPerDay: 100), gap: 0)
@@ -39,10 +39,11 @@ struct RedisUsageStoreTests {
         // b, R, T, D, dr, dt, cu, q, tok: 3 requests and 30 tokens today, no window, no cooldown.
         var old = RedisCommand("HSET", "gw:{p}:w", pool.keyIDs[0])
         var packed: [UInt8] = []
-        for value in [0, 0, 0, today, 3, 30, 0, 3, 30] as [Double] {
+        // The tenth, when present: no breaker-counted failure.
+        for value in ([0, 0, 0, today, 3, 30, 0, 3, 30, 0] as [Double]).prefix(doubles) {
             withUnsafeBytes(of: value.bitPattern.littleEndian) { packed.append(contentsOf: $0) }
         }
-        #expect(packed.count == 72)
+        #expect(packed.count == 8 * doubles)
         old.append(packed)
         _ = try await RedisClient(url: server.url).send(old).checked()
 

@@ -82,6 +82,67 @@ struct UsageStoreConformanceTests {
         #expect(try await harness.usage(pool).keys[0].totalRequests == 4)
     }
 
+    @Test("replicas whose daily_reset_timezone differs share one day: neither resets the other's count", arguments: StoreKind.allCases)
+    func replicasInDifferentTimeZonesShareTheDay(kind: StoreKind) async throws {
+        // Noon UTC on 2026-11-22 is 02:00 on 2026-11-23 in Kiritimati (UTC+14): during a rolling
+        // config change one replica counts the 22nd, the other the 23rd.
+        let harness = try StoreHarness(kind, replicas: 2)
+        let limits = KeyLimits(requestsPerDay: 3)
+        let east = StoreHarness.pool(keys: 1, limits: limits, zone: TimeZone(identifier: "Pacific/Kiritimati")!)
+        let utc = StoreHarness.pool(keys: 1, limits: limits)
+        func alternate(_ count: Int) async throws -> [Reservation] {
+            var outcomes: [Reservation] = []
+            for index in 0..<count {
+                let pool = index % 2 == 0 ? east : utc
+                outcomes.append(try await harness.stores[index % 2].reserve(pool, estimatedTokens: 10))
+            }
+            return outcomes
+        }
+        // Before: every change of zone reset the day, and all 10 were served.
+        let first = try await alternate(10)
+        #expect(first.leases.count == 3)
+        // The lease granted through the UTC replica carries the day the key counts, so its settle
+        // corrects that day's tokens.
+        let eastDay = (harness.clock.nowMillis() / 1000 + 14 * 3_600) / 86_400
+        #expect(first.leases.map(\.day) == [eastDay, eastDay, eastDay])
+        try await harness.stores[1].settle(first.leases[1], actualTokens: 1)
+        let usage = try await harness.stores[1].snapshot([utc])[0]
+        #expect(usage.keys[0].requestsDay == 3)
+        #expect(usage.keys[0].tokensDay == 21)
+        // UTC midnight: the UTC replica's new day is the one the key already counts.
+        harness.clock.advance(by: .seconds(12 * 3_600))
+        #expect(try await harness.stores[1].reserve(utc, estimatedTokens: 10).lease == nil)
+        // Kiritimati's next midnight (10:00 UTC): a new day for both.
+        harness.clock.advance(by: .seconds(10 * 3_600))
+        #expect(try await alternate(6).leases.count == 3)
+    }
+
+    @Test("a token window full of reservations in flight frees as they settle: retry in 1 s, not when they leave the window", arguments: StoreKind.allCases)
+    func tokenWindowOfUnsettledReservations(kind: StoreKind) async throws {
+        let harness = try StoreHarness(kind)
+        for limits in [KeyLimits(tokensPerMinute: 1_000), KeyLimits(tokensPerDay: 1_000)] {
+            let provider = limits.tokensPerMinute != nil ? "minute" : "day"
+            let pool = StoreHarness.pool(provider, keys: 1, limits: limits)
+            let inFlight = try #require(try await harness.stores[0].reserve(pool, estimatedTokens: 600).lease)
+            // The window holds 600 estimated tokens, none settled: they free as the lease settles.
+            #expect(try await harness.stores[1].reserve(pool, estimatedTokens: 600) == .refused(retryAfterMillis: 1_000, reason: .windowsFull))
+            try await harness.stores[2].settle(inFlight, actualTokens: 50)
+            let second = try #require(try await harness.stores[1].reserve(pool, estimatedTokens: 600).lease)
+            try await harness.stores[3].settle(second, actualTokens: 600)
+            // 650 settled tokens fill it now: only the window's own end frees them.
+            let settledFull = limits.tokensPerMinute != nil ? 60_000 - 250 : 12 * 3_600_000 - 250
+            #expect(try await harness.stores[0].reserve(pool, estimatedTokens: 600) == .refused(retryAfterMillis: Int64(settledFull), reason: .windowsFull))
+            // A mix, 650 settled and 300 in flight: 100 more fit once those 300 settle.
+            let third = try #require(try await harness.stores[0].reserve(pool, estimatedTokens: 300).lease)
+            #expect(try await harness.stores[1].reserve(pool, estimatedTokens: 100) == .refused(retryAfterMillis: 1_000, reason: .windowsFull))
+            try await harness.stores[2].release(third)
+            #expect(try await harness.stores[1].reserve(pool, estimatedTokens: 100).lease != nil)
+            let usage = try await harness.usage(pool).keys[0]
+            #expect(usage.tokensMinute == 750)
+            #expect(usage.tokensDay == 750)
+        }
+    }
+
     @Test("usage gap 5: the current key is kept until it is more than 5 points above the least used", arguments: StoreKind.allCases)
     func usageGapFive(kind: StoreKind) async throws {
         let harness = try StoreHarness(kind)
