@@ -16,9 +16,18 @@ final class RedisUsageCalls: Sendable {
     /// string interpolations per reserve (10 keys) were a measurable part of the replica's side.
     private let keysCache = Mutex([String: (ids: [String], keys: [String])]())
 
+    /// Redis's clock minus this replica's (ms), from the last reserve's reply (`Int64.min` until
+    /// the first). It puts the client's command timeout on Redis's clock, as each reserve's
+    /// deadline.
+    private let redisClockOffset = Atomic<Int64>(.min)
+    /// How long the client waits for a reply before it gives up on the connection (ms).
+    private let commandTimeoutMillis: Int64
+
     init(redis: RedisClient, testClock: (any StoreClock)?) {
         self.redis = redis
         self.testClock = testClock
+        let timeout = redis.configuration.commandTimeout.components
+        commandTimeoutMillis = timeout.seconds * 1000 + timeout.attoseconds / 1_000_000_000_000_000
     }
 
     /// Redis key names of a provider; the `{provider}` hash tag puts them all in one slot.
@@ -49,14 +58,33 @@ final class RedisUsageCalls: Sendable {
     }
 
     /// Reserves for requests of one pool (the batcher groups them by equal descriptors).
+    ///
+    /// Each script carries a deadline on Redis's clock: when the client stops waiting for it.
+    /// Without one, a reserve queued behind a slow command outlived its caller's timeout and ran
+    /// afterwards, leaving counts no settle or release took back. A reply saying the deadline
+    /// passed reaches a caller only when the deadline was wrong (a clock stepped since the
+    /// offset was learned, or replies kept the connection alive that long): the call is made
+    /// once more, with the offset that reply taught. (A Redis process paused outright, SIGSTOP
+    /// or a frozen VM, answers its first commands after it resumes with the time it had before
+    /// the pause on Redis 7.0, so this deadline cannot catch that case; see architecture.md.)
     func reserve(_ calls: [ReserveCall]) async throws -> [Reservation] {
+        if let reservations = try await reserveOnce(calls) { return reservations }
+        if let reservations = try await reserveOnce(calls) { return reservations }
+        throw RedisError(.timeout, "the reserve reached Redis after its deadline twice")
+    }
+
+    /// One reserve script; nil when Redis ran it past its deadline (nothing was reserved).
+    private func reserveOnce(_ calls: [ReserveCall]) async throws -> [Reservation]? {
         let pool = calls[0].pool
         let limits = pool.limits
+        let sentAt = SystemStoreClock().nowMillis()
+        let offset = redisClockOffset.load(ordering: .relaxed)
+        let deadline = testClock == nil && offset != .min ? sentAt + offset + commandTimeoutMillis : 0
         var header = timeHeader(pool.timeZone) + [
             pool.gapPercentage,
             Double(limits.requestsPerMinute ?? 0), Double(limits.tokensPerMinute ?? 0),
             Double(limits.requestsPerDay ?? 0), Double(limits.tokensPerDay ?? 0),
-            Double(pool.keyIDs.count), Double(calls.count),
+            Double(pool.keyIDs.count), Double(calls.count), Double(deadline),
         ]
         for call in calls { header += [Double(call.estimatedTokens), Double(call.excluding.count)] }
         var arguments = RedisCommand()
@@ -65,10 +93,16 @@ final class RedisUsageCalls: Sendable {
         for call in calls { arguments.append(Self.bucketDelta(tokens: call.estimatedTokens, requests: 1)) }
         for call in calls { for id in call.excluding { arguments.append(id) } }
         let reply = try await redis.evalSHA(UsageScripts.reserve, keys: keys(pool), arguments: arguments).checked()
-        guard let items = reply.array, items.count == calls.count + 2, let second = items[0].int, let day = items[1].int else {
+        guard let items = reply.array, items.count == calls.count + 3 || items.count == 3,
+            let second = items[0].int, let day = items[1].int, let redisNow = items[2].int
+        else {
             throw RedisError(.server, "unexpected reserve reply \(reply)")
         }
-        return try zip(calls, items.dropFirst(2)).map { call, item in
+        // Measured from the send, so the offset errs late by the request's way there: a deadline
+        // built from it never falls before the client's own timeout.
+        if testClock == nil { redisClockOffset.store(redisNow - sentAt, ordering: .relaxed) }
+        if items.count == 3 { return nil }
+        return try zip(calls, items.dropFirst(3)).map { call, item in
             if let (index, keyDay) = Self.grant(item, day: day), index >= 1, index <= pool.keyIDs.count {
                 return .granted(Lease(
                     provider: pool.provider, keyID: pool.keyIDs[index - 1],

@@ -116,21 +116,25 @@ enum UsageScripts {
     /// Reserves for a batch of m requests of one pool, one after another, exactly as m calls in
     /// a row would (see `CallBatcher`).
     /// KEYS: provider hash, then one bucket hash per key. ARGV[1]: header + gap, rpm, tpm, rpd,
-    /// tpd (0 = unlimited; one set for the entry's keys), key count n, request count m, then per
-    /// request its estimated tokens and how many key ids it excludes; ARGV[2..n+1]: the key ids;
-    /// ARGV[n+2..n+m+1]: each request's bucket increment (tokens * 2^20 + 1) as text; then the
-    /// excluded ids (already tried), request by request.
-    /// Returns {second, day, then per request: the chosen key's index (1-based), or {index, day}
-    /// when the key counts a later day than this replica's, or {retry-after ms, reason} when
-    /// refused}.
+    /// tpd (0 = unlimited; one set for the entry's keys), key count n, request count m, deadline
+    /// (Redis time in ms, 0 = none), then per request its estimated tokens and how many key ids it
+    /// excludes; ARGV[2..n+1]: the key ids; ARGV[n+2..n+m+1]: each request's bucket increment
+    /// (tokens * 2^20 + 1) as text; then the excluded ids (already tried), request by request.
+    /// Returns {second, day, now ms, then per request: the chosen key's index (1-based), or
+    /// {index, day} when the key counts a later day than this replica's, or {retry-after ms,
+    /// reason} when refused}; only {second, day, now ms} when it ran past its deadline.
     static let reserve = RedisScript(prelude + "\n" + #"""
-        local _, _, _, _, gap, rpm, tpm, rpd, tpd, n, m = struct.unpack('<ddddddddddd', ARGV[1])
+        local _, _, _, _, gap, rpm, tpm, rpd, tpd, n, m, deadline = struct.unpack('<dddddddddddd', ARGV[1])
+        local reply = {sec, day, now}
+        -- Redis was busy past the client's timeout (a slow command ran first): the caller gave up
+        -- on this batch and served or refused its requests otherwise, so reserving now would
+        -- leave counts that no settle or release takes back.
+        if deadline > 0 and now > deadline then return reply end
         local v = redis.call('HMGET', W, 'cur', 'brk', unpack(ARGV, 2, n + 1))
-        local reply = {sec, day}
         -- An open circuit breaker refuses before any key is looked at.
         local brk = tonumber(v[2] or '0')
         if brk > now then
-          for j = 1, m do reply[j + 2] = {brk - now, 'circuit_open'} end
+          for j = 1, m do reply[j + 3] = {brk - now, 'circuit_open'} end
           return reply
         end
 
@@ -176,7 +180,7 @@ enum UsageScripts {
         local refusedEst, refusal = nil, nil
         local xi = n + m + 2
         for j = 1, m do
-          local est, nx = struct.unpack('<dd', ARGV[1], 89 + (j - 1) * 16)
+          local est, nx = struct.unpack('<dd', ARGV[1], 97 + (j - 1) * 16)
           local excluded = nil
           if nx > 0 then
             excluded = {}
@@ -220,11 +224,11 @@ enum UsageScripts {
             mod[chosen] = {b, r + 1, t + est, dr + 1, dt + est, cu, q + 1, d, (k and k[9] or 0) + est, k and k[10]}
             granted[chosen] = true
             refusal = nil
-            if d == day then reply[j + 2] = chosen else reply[j + 2] = {chosen, d} end
+            if d == day then reply[j + 3] = chosen else reply[j + 3] = {chosen, d} end
           elseif not anyIncluded then
-            reply[j + 2] = {0, 'exhausted'}
+            reply[j + 3] = {0, 'exhausted'}
           elseif refusal and nx == 0 and est == refusedEst then
-            reply[j + 2] = refusal
+            reply[j + 3] = refusal
           else
             -- The rare path: when does the earliest key free up? A key is free when all its
             -- blocking limits are (window, day and cooldown).
@@ -285,8 +289,8 @@ enum UsageScripts {
               if failing then why = 'keys_failing' end
             end
             -- Relative to Redis's clock, so replica clocks never enter the answer.
-            reply[j + 2] = {retry - now, why}
-            if nx == 0 then refusedEst, refusal = est, reply[j + 2] end
+            reply[j + 3] = {retry - now, why}
+            if nx == 0 then refusedEst, refusal = est, reply[j + 3] end
           end
         end
 

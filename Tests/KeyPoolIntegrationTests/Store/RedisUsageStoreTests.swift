@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import KeyPool
 import Testing
 
@@ -59,6 +60,43 @@ struct RedisUsageStoreTests {
         #expect(usage.keys.map(\.totalRequests) == [3, 4])
         #expect(usage.keys[0].tokensDay == 30)
         #expect(usage.keys[0].cooldownReason == "server_error")
+    }
+
+    @Test("a reserve that reaches Redis after the client gave up on it (Redis busy with a slow command) reserves nothing")
+    func reserveAfterItsDeadlineReservesNothing() async throws {
+        let server = try RedisServer(arguments: ["--enable-debug-command", "yes"])
+        var configuration = try RedisConfiguration(url: server.url)
+        configuration.commandTimeout = .milliseconds(300)
+        configuration.poolSize = 1
+        // No test clock: the deadline is on Redis's own.
+        let store = RedisUsageStore(redis: RedisClient(configuration: configuration))
+        let pool = StoreHarness.pool(keys: 1, limits: KeyLimits(requestsPerMinute: 100))
+        #expect(try await store.reserve(pool, estimatedTokens: 10).lease != nil)
+
+        // Another client's command holds Redis for a second; the reserve waits behind it.
+        let admin = try RedisClient(url: server.url)
+        #expect(try await admin.send(["PING"]) == .status("PONG"))
+        let sent = Atomic<Bool>(false)
+        let slow = Task {
+            sent.store(true, ordering: .relaxed)
+            return try await admin.send(["DEBUG", "SLEEP", "1"])
+        }
+        try await eventually(within: 5) { sent.load(ordering: .relaxed) }
+        try await Task.sleep(for: .milliseconds(50))
+        await #expect { try await store.reserve(pool, estimatedTokens: 10) } throws: { error in
+            (error as? RedisError)?.code == .timeout
+        }
+        #expect(try await slow.value == .status("OK"))
+        var usage: ProviderUsage?
+        try await eventually(within: 5) {
+            usage = try? await store.snapshot([pool])[0]
+            return usage != nil
+        }
+        // Before: 2, the second counted although its caller had been told it failed (and, in
+        // the gateway, had served the request from the fallback store or refused it).
+        #expect(usage?.keys[0].requestsMinute == 1)
+        #expect(usage?.keys[0].totalRequests == 1)
+        #expect(try await store.reserve(pool, estimatedTokens: 10).lease != nil)
     }
 
     @Test("Redis holds key ids, never keys; every window hash expires; one hash tag per provider")
