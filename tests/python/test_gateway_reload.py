@@ -132,9 +132,12 @@ def test_keys_rotate_under_load_without_a_failed_request(start_gateway, upstream
         assert time.monotonic() - edited < 2.0
 
         # A removed key gets no request once the reload is logged (edited in place, under
-        # traffic; a request that took the old config just before the swap may still finish
-        # on it, hence the short grace before counting).
+        # traffic). The one request in flight at the swap may have taken the old config and
+        # still finish on it: counting starts once the request after it has been answered (a
+        # fixed 0.1 s grace was too short on a loaded machine), plus the mock's count lag.
         edit(config_with(upstream, redis_server, [B, C]), atomic=False, pause=False)
+        answered = len(traffic.results)
+        assert wait_for(lambda: len(traffic.results) >= answered + 2, timeout=5.0)
         time.sleep(0.1)
         removed_at = upstream.key_stats(A)["requests"]
         time.sleep(1.5)
