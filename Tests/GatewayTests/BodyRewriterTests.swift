@@ -93,6 +93,24 @@ struct ChatRequestSummaryTests {
         #expect(error.param == param)
     }
 
+    /// Bodies JSONDecoder reads (it never looks inside message contents) but RFC 8259 and the
+    /// providers refuse: the gateway's own 400, never a forwarded request.
+    @Test(arguments: [
+        Array(#"{"model":"m","messages":[{"role":"user","content":"hi"}],}"#.utf8),
+        Array(#"{"model":"m","messages":[{"role":"user","content":"hi"},]}"#.utf8),
+        Array(#"{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":01}"#.utf8),
+        Array(#"{"model":"m","messages":[{"role":"user","content":"hi"}],"temperature":00.5}"#.utf8),
+        Array(#"{"model":"m","messages":[{"role":"user","content":"h"#.utf8) + [0x01] + Array(#"i"}]}"#.utf8),
+        Array(#"{"model":"m","messages":[{"role":"user","content":"h"#.utf8) + [0xFF] + Array(#"i"}]}"#.utf8),
+        Array(#"{"model":"m","messages":[{"role":"user","content":"h\qi"}]}"#.utf8),
+    ])
+    func jsonDecoderLeniencyIsInvalidJSON(body: [UInt8]) throws {
+        let error = try #require(throws: GatewayError.self) { try ChatRequestSummary.parse(ByteBuffer(bytes: body)) }
+        #expect(error.status == .badRequest)
+        #expect((error.type, error.code, error.param) == ("invalid_request_error", "invalid_json", nil))
+        #expect(error.message.contains("at offset"))
+    }
+
     @Test func duplicatesInsideValuesAreFine() throws {
         let summary = try ChatRequestSummary.parse(ByteBuffer(string:
             #"{"model":"m","messages":[{"role":"user","content":"a"},{"role":"user","content":"b"}],"x":{"model":1,"model":2}}"#))

@@ -88,6 +88,50 @@ def test_invalid_request_400(gateway, upstream, body, param, code):
     assert_untouched(gateway, upstream)
 
 
+def _chat_bytes(content: bytes = b"hi", extra: bytes = b"") -> bytes:
+    return b'{"model":"gpt-4o-mini","messages":[{"role":"user","content":"' + content + b'"}]' + extra + b"}"
+
+
+# Bodies Foundation's JSONDecoder reads (it never looks inside message contents) and the gateway
+# used to route, count and forward, for the provider to refuse: RFC 8259 and the providers do not
+# take them, so the gateway answers them itself.
+LENIENT = {
+    "trailing comma in the object": _chat_bytes(extra=b","),
+    "trailing comma in an array": b'{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"},]}',
+    "trailing comma in a message": b'{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi",}]}',
+    "leading zero in max_tokens": _chat_bytes(extra=b',"max_tokens":01'),
+    "leading zero in a forwarded number": _chat_bytes(extra=b',"temperature":00.5'),
+    "a number ending in a dot": _chat_bytes(extra=b',"temperature":1.'),
+    "a lone minus": _chat_bytes(extra=b',"temperature":-'),
+    "raw control character U+0001": _chat_bytes(b"h\x01i"),
+    "raw line feed": _chat_bytes(b"h\ni"),
+    "raw NUL": _chat_bytes(b"h\x00i"),
+    "raw U+001F": _chat_bytes(b"h\x1fi"),
+    "an unknown escape": _chat_bytes(b"h\\qi"),
+    "invalid UTF-8 byte": _chat_bytes(b"h\xffi"),
+    "overlong UTF-8": _chat_bytes(b"h\xc0\xafi"),
+    "UTF-8 encoded surrogate": _chat_bytes(b"h\xed\xa0\x80i"),
+    "truncated UTF-8": _chat_bytes(b"h\xe2\x82"),
+}
+
+
+@pytest.mark.parametrize("body", LENIENT.values(), ids=LENIENT.keys())
+def test_json_foundation_accepts_but_rfc_8259_does_not_is_invalid_json(gateway, upstream, body):
+    response = gateway.chat(body)
+    error = error_of(response, 400, "invalid_request_error", "invalid_json")
+    assert "at offset" in error["message"]
+    assert_untouched(gateway, upstream)
+
+
+def test_strictly_valid_json_is_still_served(gateway, upstream):
+    """Escapes, multi-byte UTF-8 and every number form RFC 8259 has pass the strict check."""
+    content = rb"\"\\\/\b\f\n\r\t\u00e9 \ud83d\ude00 " + "é 日本 😀 \x7f".encode()
+    body = _chat_bytes(content, b',"temperature":0.5,"top_p":1E0,"presence_penalty":-0,"frequency_penalty":-0.5e-1,"max_tokens":10')
+    response = gateway.chat(body)
+    assert response.status_code == 200, response.text
+    assert upstream.stats()["requests"] == 1
+
+
 def test_invalid_body_without_auth_is_401_first(gateway, upstream):
     response = gateway.chat(b"{not json", key=None)
     error_of(response, 401, "invalid_request_error", "invalid_api_key")

@@ -94,7 +94,18 @@ struct ChatRequestSummary: Decodable, Sendable {
         var summary: ChatRequestSummary
         do {
             summary = try body.withUnsafeReadableBytes { bytes in
-                try JSONDecoder().decode(ChatRequestSummary.self, from: Data(bytes))
+                // Strict RFC 8259 first: JSONDecoder alone would pass bodies the providers refuse
+                // (see `StrictJSON`), and a byte-order mark or UTF-16 and UTF-32, which the byte
+                // scanner below (and the duplicate check and body rewrite resting on it) cannot read.
+                if let offset = StrictJSON.firstError(in: bytes) {
+                    throw StrictJSON.isOtherEncoding(bytes)
+                        ? GatewayError.invalidRequest(
+                            "The request body must be JSON encoded as UTF-8, without a byte order mark.", code: "invalid_json")
+                        : GatewayError.invalidRequest(
+                            "We could not parse the JSON body of your request. The body must be valid JSON (RFC 8259); "
+                                + "the first invalid byte is at offset \(offset).", code: "invalid_json")
+                }
+                return try JSONDecoder().decode(ChatRequestSummary.self, from: Data(bytes))
             }
         } catch let error as GatewayError {
             throw error
@@ -106,19 +117,21 @@ struct ChatRequestSummary: Decodable, Sendable {
         // last), so a body with two `model` members could pass routing as one model and be
         // served as another. Refusing every duplicate top-level member closes that for every
         // field the gateway reads.
-        summary.fields = TopLevelFields(body)
-        // JSONDecoder also takes a byte-order mark and UTF-16 or UTF-32, which the byte scanner
-        // (and the duplicate check and body rewrite that rest on it) does not read: refused, so
-        // such a body cannot slip a second `model` past the check above.
-        guard summary.fields != nil else {
-            throw GatewayError.invalidRequest(
-                "The request body must be JSON encoded as UTF-8, without a byte order mark.", code: "invalid_json")
+        guard let fields = TopLevelFields(body) else {
+            // Not reached: the body is strictly valid JSON, and JSONDecoder found an object.
+            throw GatewayError.invalidRequest("The request body must be a JSON object.")
         }
+        summary.fields = fields
+        try refuseDuplicates(fields)
+        return summary
+    }
+
+    /// A 400 `duplicate_parameter` naming the first member of `object` that appears twice.
+    private static func refuseDuplicates(_ object: TopLevelFields) throws(GatewayError) {
         var seen = Set<String>()
-        for field in summary.fields?.fields ?? [] where !seen.insert(field.name).inserted {
+        for field in object.fields where !seen.insert(field.name).inserted {
             throw GatewayError.invalidRequest(
                 "The request body has more than one '\(field.name)' member.", param: field.name, code: "duplicate_parameter")
         }
-        return summary
     }
 }

@@ -5,9 +5,9 @@ import NIOCore
 /// one value and copy everything else as it came.
 ///
 /// Not a parser: it only tracks strings (for their escapes) and nesting depth to find where
-/// each top-level value starts and ends. It runs on request bodies `JSONDecoder` has already
-/// accepted, and on upstream answers to find `usage` and its integer counts (`TokenUsage.of`),
-/// where anything it does not recognise means "no usage", never a guess.
+/// each top-level value starts and ends. It runs on request bodies already found to be valid
+/// JSON (`StrictJSON`), and on upstream answers to find `usage` and its integer counts
+/// (`TokenUsage.of`), where anything it does not recognise means "no usage", never a guess.
 struct TopLevelFields {
     struct Field {
         let name: String
