@@ -84,6 +84,12 @@ struct ChatRequestSummaryTests {
         (#"{"model":"cheap","model":"expensive","messages":[{}]}"#, "duplicate_parameter", "model"),
         (#"{"model":"cheap","mod\u0065l":"expensive","messages":[{}]}"#, "duplicate_parameter", "model"),
         (#"{"model":"m","messages":[{}],"stream":false,"stream":true}"#, "duplicate_parameter", "stream"),
+        // Also inside stream_options, which the gateway reads (include_usage) and rewrites.
+        (#"{"model":"m","messages":[{}],"stream":true,"stream_options":{"include_usage":true,"include_usage":false}}"#,
+         "duplicate_parameter", "stream_options.include_usage"),
+        (#"{"model":"m","messages":[{}],"stream":true,"stream_options":{"include_usage":false,"include_\u0075sage":true}}"#,
+         "duplicate_parameter", "stream_options.include_usage"),
+        (#"{"model":"m","messages":[{}],"stream_options":{"x":1,"include_usage":true,"x":2}}"#, "duplicate_parameter", "stream_options.x"),
     ] as [(String, String?, String?)])
     func malformedRequestsAre400s(json: String, code: String?, param: String?) throws {
         let error = try #require(problem(json))

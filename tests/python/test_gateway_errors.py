@@ -72,6 +72,13 @@ INVALID = [
     (json.dumps({**GOOD, "max_tokens": 0}).encode(), "max_tokens", "invalid_value"),
     # The error names the member the client sent (max_completion_tokens wins over max_tokens).
     (json.dumps({**GOOD, "max_completion_tokens": 0, "max_tokens": 5}).encode(), "max_completion_tokens", "invalid_value"),
+    # Duplicates are refused inside stream_options too: the gateway read the first
+    # include_usage, the upstream the last, so the usage chunk was stripped from a client that
+    # asked for it (or kept for one that did not).
+    (b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], "stream": true,'
+     b' "stream_options": {"include_usage": false, "include_usage": true}}', "stream_options.include_usage", "duplicate_parameter"),
+    (b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], "stream": true,'
+     b' "stream_options": {"include_usage": true, "include_usage": false}}', "stream_options.include_usage", "duplicate_parameter"),
     # JSONDecoder reads these; the duplicate check cannot, so they are refused (a second
     # "model" member here would otherwise pass it).
     (b"\xef\xbb\xbf" + b'{"model": "gpt-4o-mini", "model": "gpt-4o", "messages": [{"role": "user", "content": "x"}]}',

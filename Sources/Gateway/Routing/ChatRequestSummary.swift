@@ -123,15 +123,26 @@ struct ChatRequestSummary: Decodable, Sendable {
         }
         summary.fields = fields
         try refuseDuplicates(fields)
+        // The same rule inside the one nested object the gateway reads and rewrites: JSONDecoder
+        // read the first of two `include_usage` members, an upstream reads the last, so the
+        // gateway kept the usage chunk from a client that (as the upstream read it) asked for
+        // none, or stripped it from one that asked.
+        if let options = fields.field("stream_options"),
+            let members = body.withUnsafeReadableBytes({ TopLevelFields(bytes: UnsafeRawBufferPointer(rebasing: $0[options.value])) })
+        {
+            try refuseDuplicates(members, in: "stream_options.")
+        }
         return summary
     }
 
-    /// A 400 `duplicate_parameter` naming the first member of `object` that appears twice.
-    private static func refuseDuplicates(_ object: TopLevelFields) throws(GatewayError) {
+    /// A 400 `duplicate_parameter` naming the first member of `object` that appears twice;
+    /// `path` is where the object sits (`stream_options.`), empty for the body itself.
+    private static func refuseDuplicates(_ object: TopLevelFields, in path: String = "") throws(GatewayError) {
         var seen = Set<String>()
         for field in object.fields where !seen.insert(field.name).inserted {
+            let name = path + field.name
             throw GatewayError.invalidRequest(
-                "The request body has more than one '\(field.name)' member.", param: field.name, code: "duplicate_parameter")
+                "The request body has more than one '\(name)' member.", param: name, code: "duplicate_parameter")
         }
     }
 }
