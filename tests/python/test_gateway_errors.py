@@ -6,6 +6,7 @@ an access key or the upstream's address (checked on every response here).
 
 from __future__ import annotations
 
+import gzip
 import json
 import socket
 import subprocess
@@ -279,6 +280,30 @@ def test_chunked_body_over_the_limit_is_413(gateway, upstream):
     assert "content-length" not in response.request.headers
     error_of(response, 413, "invalid_request_error", "request_too_large")
     assert_untouched(gateway, upstream)
+
+
+# 415 ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/chat/completions"])
+@pytest.mark.parametrize("encoding", ["gzip", "GZIP", "br", "deflate", "identity, gzip"])
+def test_content_coded_body_is_415(gateway, upstream, path, encoding):
+    """The gateway decodes no content coding: a compressed body is a 415 naming the coding, not
+    a 400 invalid_json (nor, when the bytes happen to be JSON, a request served as if plain)."""
+    for body in (gzip.compress(json.dumps(GOOD).encode()), json.dumps(GOOD).encode()):
+        response = gateway.chat(body, headers={"Content-Encoding": encoding}, path=path)
+        error = error_of(response, 415, "invalid_request_error", "unsupported_content_encoding")
+        assert encoding.split(", ")[-1] in error["message"]
+        assert response.headers["accept-encoding"] == "identity"
+        assert_no_secrets(response, gateway)
+    assert_untouched(gateway, upstream)
+    # The access key still comes first.
+    error_of(gateway.chat(GOOD, key=None, headers={"Content-Encoding": encoding}, path=path), 401, "invalid_request_error", "invalid_api_key")
+
+
+@pytest.mark.parametrize("encoding", ["identity", "Identity", ""])
+def test_identity_content_encoding_is_served(gateway, upstream, encoding):
+    assert gateway.chat(GOOD, headers={"Content-Encoding": encoding}).status_code == 200
+    assert upstream.stats()["requests"] == 1
 
 
 # 429 from the gateway's own limits -------------------------------------------------------------

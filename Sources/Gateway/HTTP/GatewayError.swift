@@ -113,6 +113,15 @@ extension GatewayError {
             type: "invalid_request_error", code: "request_too_large")
     }
 
+    /// A request body sent with a Content-Encoding other than `identity`. `Accept-Encoding`
+    /// says what would be taken instead (RFC 9110, 15.5.16).
+    static func unsupportedContentEncoding(_ codings: String) -> GatewayError {
+        GatewayError(
+            .unsupportedMediaType,
+            "Content-Encoding '\(codings)' is not supported for request bodies; send the body uncompressed.",
+            type: "invalid_request_error", code: "unsupported_content_encoding", headers: [.acceptEncoding: "identity"])
+    }
+
     static func notFound(_ path: String) -> GatewayError {
         GatewayError(.notFound, "Unknown request URL: \(path).", type: "invalid_request_error", code: "unknown_url")
     }

@@ -187,8 +187,19 @@ struct ChatProxy: Sendable {
         }
     }
 
-    /// The request body, refused with 413 past `limit` (by Content-Length before reading any).
+    /// The request body, refused with 413 past `limit` (by Content-Length before reading any),
+    /// and with 415 when it is content-coded.
     static func collect(_ request: Request, limit: Int) async throws(GatewayError) -> ByteBuffer {
+        // The gateway decodes no content coding, and a compressed body read as JSON was a
+        // puzzling 400 invalid_json (the upstream could not have read it either: the body is
+        // forwarded without the client's headers). Checked before any of the body is read.
+        if request.headers.contains(.contentEncoding) {
+            let codings = request.headers[values: .contentEncoding]
+                .flatMap { $0.split(separator: ",") }
+                .map { $0.filter { $0 != " " && $0 != "\t" } }  // a coding is one token
+                .filter { !$0.isEmpty && $0.lowercased() != "identity" }
+            if !codings.isEmpty { throw GatewayError.unsupportedContentEncoding(codings.joined(separator: ", ")) }
+        }
         if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
             throw GatewayError.bodyTooLarge(limit: limit)
         }
