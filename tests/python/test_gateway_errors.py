@@ -646,3 +646,111 @@ def test_expect_100_continue_is_answered_at_once(gateway, upstream):
                 answer += sock.recv(65536)
             assert answer.startswith(b"HTTP/1.1 200 OK\r\n"), answer[:200]
     assert upstream.stats()["requests"] == 2
+
+
+# Connection persistence ------------------------------------------------------------------------
+
+def _raw_request(method: str, path: str, version: str = "HTTP/1.1", headers: dict | None = None, body: bytes = b"") -> bytes:
+    lines = [f"{method} {path} {version}", "Host: g", *(f"{k}: {v}" for k, v in (headers or {}).items())]
+    if body or method == "POST":
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def _read_until_closed(sock: socket.socket, timeout: float = 3.0) -> tuple[bytes, bool]:
+    """Everything the gateway sends, and whether it closed the connection within `timeout`."""
+    sock.settimeout(timeout)
+    data = b""
+    try:
+        while chunk := sock.recv(65536):
+            data += chunk
+    except socket.timeout:
+        return data, False
+    return data, True
+
+
+def _head(answer: bytes) -> tuple[str, dict]:
+    """The status line and the headers (lower-cased names) of the first answer in `answer`."""
+    head = answer.split(b"\r\n\r\n", 1)[0].decode()
+    status, *lines = head.split("\r\n")
+    return status, {k.lower(): v.strip() for k, v in (line.split(":", 1) for line in lines)}
+
+
+def _chat_headers(key: str | None = ACCESS_KEY) -> dict:
+    return {"Content-Type": "application/json", **({"Authorization": f"Bearer {key}"} if key else {})}
+
+
+HTTP_10_EXCHANGES = {
+    "health": ("GET", "/health", None, b"", 200),
+    "head": ("HEAD", "/health", None, b"", 200),
+    "chat": ("POST", "/v1/chat/completions", ACCESS_KEY, json.dumps(GOOD).encode(), 200),
+    "stream": ("POST", "/v1/chat/completions", ACCESS_KEY, json.dumps({**GOOD, "stream": True}).encode(), 200),
+    "401": ("POST", "/v1/chat/completions", None, json.dumps(GOOD).encode(), 401),
+    "404": ("GET", "/v1/nothing", ACCESS_KEY, b"", 404),
+}
+
+
+@pytest.mark.parametrize("exchange", HTTP_10_EXCHANGES.values(), ids=HTTP_10_EXCHANGES.keys())
+def test_http_1_0_answer_ends_the_connection(gateway, upstream, exchange):
+    """HTTP/1.0 without `Connection: keep-alive`: the client reads until the connection closes,
+    so the gateway closes it after the answer (it kept it open until the idle timeout). The
+    answer is HTTP/1.0 and a stream comes without chunked coding, which HTTP/1.0 lacks."""
+    method, path, key, body, status = exchange
+    with socket.create_connection(("127.0.0.1", gateway.port)) as sock:
+        sock.sendall(_raw_request(method, path, "HTTP/1.0", _chat_headers(key) if body else {}, body))
+        start = time.monotonic()
+        answer, closed = _read_until_closed(sock)
+    assert closed and time.monotonic() - start < 1.0, answer[:300]
+    status_line, headers = _head(answer)
+    assert status_line.startswith(f"HTTP/1.0 {status} "), status_line
+    assert headers["connection"] == "close"
+    assert "transfer-encoding" not in headers
+    if path == "/v1/chat/completions" and b'"stream": true' in body:
+        assert answer.endswith(b"data: [DONE]\n\n")
+    elif method != "HEAD":
+        assert len(answer.split(b"\r\n\r\n", 1)[1]) == int(headers["content-length"])
+
+
+def test_http_1_0_keep_alive_is_kept_when_the_answer_has_a_length(gateway, upstream):
+    """`Connection: keep-alive` on HTTP/1.0 keeps the connection (the answer says so) while the
+    answer has a length; a stream, which only the close can end for HTTP/1.0, closes it. Nothing
+    is sent to an HTTP/1.0 client before its answer (no 100 Continue: RFC 9110, 15.2)."""
+    keep = {"Connection": "keep-alive"}
+    body = json.dumps(GOOD).encode()
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=5) as sock:
+        for request in (_raw_request("GET", "/health", "HTTP/1.0", keep),
+                        _raw_request("POST", "/v1/chat/completions", "HTTP/1.0", {**_chat_headers(), **keep}, body)):
+            sock.sendall(request)
+            answer = b""
+            while b"\r\n\r\n" not in answer or len(answer.split(b"\r\n\r\n", 1)[1]) < int(_head(answer)[1]["content-length"]):
+                answer += sock.recv(65536)
+            status_line, headers = _head(answer)
+            assert status_line.startswith("HTTP/1.0 200 ") and headers["connection"] == "keep-alive"
+        stream = json.dumps({**GOOD, "stream": True}).encode()
+        sock.sendall(_raw_request("POST", "/v1/chat/completions", "HTTP/1.0",
+                                  {**_chat_headers(), **keep, "Expect": "100-continue"}, stream))
+        answer, closed = _read_until_closed(sock)
+    assert closed
+    status_line, headers = _head(answer)
+    assert status_line.startswith("HTTP/1.0 200 ") and headers["connection"] == "close"
+    assert answer.endswith(b"data: [DONE]\n\n")
+    assert upstream.stats()["requests"] == 2
+
+
+@pytest.mark.parametrize("connection", ["close", "Close", "CLOSE", "keep-alive, close", "TE, close"])
+def test_connection_close_on_http_1_1_ends_the_connection(gateway, upstream, connection):
+    """`Connection: close` in any case or among other tokens ends the connection after the
+    answer (only an exact `close` did), and requests pipelined behind it are neither answered
+    nor sent upstream."""
+    body = json.dumps(GOOD).encode()
+    first = _raw_request("POST", "/v1/chat/completions", headers={**_chat_headers(), "Connection": connection}, body=body)
+    behind = _raw_request("POST", "/v1/chat/completions", headers=_chat_headers(), body=body)
+    with socket.create_connection(("127.0.0.1", gateway.port)) as sock:
+        sock.sendall(first + behind + behind)
+        answer, closed = _read_until_closed(sock)
+    assert closed, answer[:300]
+    status_line, headers = _head(answer)
+    assert status_line.startswith("HTTP/1.1 200 ") and headers["connection"] == "close"
+    assert answer.count(b"HTTP/1.1 ") == 1
+    assert upstream.stats()["requests"] == 1
+

@@ -43,7 +43,7 @@ func buildApplication(
     let idle = TimeAmount.nanoseconds(Int64(config.server.clientIdleTimeoutSeconds * 1_000_000_000))
     let app = Application(
         router: router,
-        server: .http1(configuration: .init(additionalChannelHandlers: [ContinueResponder()], idleTimeout: idle)),
+        server: GatewayHTTP1Channel.builder(.init(additionalChannelHandlers: [ContinueResponder()], idleTimeout: idle)),
         configuration: .init(address: .hostname(config.server.host, port: config.server.port), serverName: "llm-gateway"),
         onServerRunning: { channel in onListening(channel.localAddress?.port ?? config.server.port) },
         logger: logger
