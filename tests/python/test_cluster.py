@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateway_fixtures import ACCESS_KEY, HTTP, KEY_IDS, PROVIDER_KEYS, REPO, _gateway_binary, base_config
+from gateway_fixtures import ACCESS_KEY, HTTP, KEY_IDS, PROVIDER_KEYS, REPO, EchoUpstream, _gateway_binary, base_config
 
 LAUNCHER = REPO / "deploy" / "local" / "cluster.py"
 AUTH = {"Authorization": f"Bearer {ACCESS_KEY}", "Content-Type": "application/json"}
@@ -268,7 +268,7 @@ def test_sigterm_during_a_long_stream_lets_it_finish_then_exits_0(start_gateway,
 
     assert gateway.process.wait(timeout=10) == 0
     log = gateway.log()
-    assert "shutting down" in log and "draining 1 open streams" in log, log
+    assert "shutting down" in log and "draining 1 requests in flight (1 of them streams)" in log, log
 
     # Settled to the usage the provider reported, as every replica sees.
     keys = observer.key_usage()
@@ -276,6 +276,45 @@ def test_sigterm_during_a_long_stream_lets_it_finish_then_exits_0(start_gateway,
     assert len(used) == 1 and used[0]["requests"] == 1
     assert used[0]["rate_limit_windows"]["tokens_min"] == usage["total_tokens"]
     assert upstream.stats()["requests"] == 1
+
+
+def test_the_drain_notice_counts_every_request_in_flight(start_gateway, upstream, echo_upstream):
+    """The shutdown notice counts the non-streamed requests still waiting for their provider
+    too, not only the open streams (it said "draining 0 open streams" while requests were in
+    flight), with the fields docs/operations.md names; the drain lets both finish."""
+    upstream.patch_config({"faults": {"chunks": 30, "chunk_gap_ms": 100}})  # a stream of about 3 s
+    config = base_config(upstream.url, entry={"models": ["gpt-4o-mini"], "model_map": {}})
+    config["provider_keys"].append({"provider": "slow", "type": "openai", "base_url": f"{echo_upstream.url}/v1",
+                                    "models": ["gpt-4o"], "key": ["sk-slow-1"]})
+    echo_upstream.responder = lambda record: (time.sleep(2), EchoUpstream.default_answer(record))[1]
+    gateway = start_gateway(config)
+
+    response = HTTP.send(_stream_request(gateway.url), stream=True)
+    events = _events(response)
+    next(events)
+    whole = {}
+    client = threading.Thread(target=lambda: whole.update(response=HTTP.post(
+        f"{gateway.url}/v1/chat/completions", headers=AUTH, timeout=15,
+        json={"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]})))
+    client.start()
+    deadline = time.monotonic() + 5
+    while not echo_upstream.requests:  # the whole answer's request has reached its provider
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+
+    gateway.process.send_signal(signal.SIGTERM)
+    rest = list(events)
+    response.close()
+    client.join(10)
+    assert gateway.process.wait(timeout=10) == 0
+    assert rest[-1] == "[DONE]"
+    assert whole["response"].status_code == 200
+    notices = [json.loads(line) for line in gateway.log().splitlines()
+               if line.startswith("{") and '"msg":"shutting down' in line]
+    assert len(notices) == 1, gateway.log()
+    notice = notices[0]
+    assert notice["msg"] == "shutting down: no new connections; draining 2 requests in flight (1 of them streams) for up to 20.0 s"
+    assert (notice["requests_in_flight"], notice["streams_in_flight"], notice["drain_seconds"]) == (2, 1, 20)
 
 
 def _draining_replica(start_gateway, upstream, redis_server, chunks: int, drain_seconds: float):

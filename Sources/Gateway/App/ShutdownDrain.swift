@@ -24,6 +24,9 @@ final class ShutdownDrain: Sendable {
     }
 
     private let registry = Mutex(Registry())
+    /// HTTP requests being handled, streams included until they end (`ObservabilityMiddleware`
+    /// counts them): what the drain waits for, of which the registered streams are a part.
+    private let requests = Atomic<Int>(0)
     /// Time between the streams being ended and the forced stop: enough to write their error
     /// events and settle them (one store round trip each).
     static let graceAfterExpirySeconds: Double = 5
@@ -32,6 +35,13 @@ final class ShutdownDrain: Sendable {
 
     /// Streams relaying right now.
     var openStreams: Int { registry.withLock { $0.streams.count } }
+
+    /// Requests in flight on this replica, streams included.
+    var requestsInFlight: Int { requests.load(ordering: .relaxed) }
+
+    func requestStarted() { requests.add(1, ordering: .relaxed) }
+
+    func requestFinished() { requests.subtract(1, ordering: .relaxed) }
 
     /// Registers a stream's way to end itself. Returns nil, and calls nothing, once the drain
     /// has expired: the caller ends at once instead.
@@ -62,7 +72,16 @@ final class ShutdownDrain: Sendable {
             return true
         }
         guard started else { return }
-        logger.notice("shutting down: no new connections; draining \(openStreams) open streams for up to \(seconds) s")
+        // Every request counts, not only streams: a non-streamed one waiting for its provider
+        // holds the shutdown just as long.
+        let requests = requestsInFlight
+        let streams = openStreams
+        logger.notice(
+            "shutting down: no new connections; draining \(requests) requests in flight (\(streams) of them streams) for up to \(seconds) s",
+            metadata: [
+                "requests_in_flight": .stringConvertible(requests), "streams_in_flight": .stringConvertible(streams),
+                "drain_seconds": .stringConvertible(seconds),
+            ])
         Task {
             try? await Task.sleep(for: .seconds(seconds))
             await end(because: "drain time over", grace: Self.graceAfterExpirySeconds, logger: logger)
@@ -85,11 +104,16 @@ final class ShutdownDrain: Sendable {
     /// Ends the drain once, whichever of the clock and a second signal comes first.
     private func end(because reason: String, grace: Double, logger: Logger) async {
         guard let ended = expire(when: { $0 == .draining }) else { return }
-        if ended > 0 { logger.warning("\(reason): ended \(ended) streams still open") }
+        if ended > 0 {
+            logger.warning("\(reason): ended \(ended) streams still open", metadata: ["streams_ended": .stringConvertible(ended)])
+        }
         try? await Task.sleep(for: .seconds(grace))
         let stop = registry.withLock { $0.forceStop }
         if let stop {
-            logger.warning("\(reason): stopping requests still in flight")
+            let requests = requestsInFlight
+            logger.warning(
+                "\(reason): stopping \(requests) requests still in flight",
+                metadata: ["requests_in_flight": .stringConvertible(requests)])
             stop()
         }
     }

@@ -25,6 +25,7 @@ struct ObservabilityMiddleware: RouterMiddleware {
         let record = context.record
         let metrics = state.metrics
         metrics.requestStarted()
+        state.drain.requestStarted()
 
         var response: Response
         do {
@@ -85,6 +86,7 @@ struct ObservabilityMiddleware: RouterMiddleware {
             let model = fields.model ?? ""
             let endpoint = Self.endpoint(path)
             state.metrics.requestFinished(endpoint: endpoint, provider: provider, model: model, status: status, seconds: seconds)
+            state.drain.requestFinished()
 
             let logging = state.current.config.logging
             guard logging.requests else { return }

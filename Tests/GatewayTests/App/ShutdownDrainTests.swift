@@ -30,6 +30,43 @@ struct ShutdownDrainTests {
         #expect(drain.phase == .expired)
     }
 
+    /// Log lines as they were logged, for the drain's notices.
+    final class LogCapture: Sendable {
+        let lines = Mutex<[(message: String, metadata: Logger.Metadata)]>([])
+
+        var logger: Logger { Logger(label: "test") { _ in Handler(capture: self) } }
+
+        struct Handler: LogHandler {
+            let capture: LogCapture
+            var metadata: Logger.Metadata = [:]
+            var logLevel: Logger.Level = .trace
+
+            subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+                get { metadata[key] }
+                set { metadata[key] = newValue }
+            }
+
+            func log(event: LogEvent) {
+                capture.lines.withLock { $0.append(("\(event.message)", event.metadata ?? [:])) }
+            }
+        }
+    }
+
+    @Test func theNoticeCountsEveryRequestInFlightNotOnlyStreams() throws {
+        let drain = ShutdownDrain()
+        let log = LogCapture()
+        for _ in 0..<4 { drain.requestStarted() }  // three whole answers and a stream
+        drain.requestFinished()  // one of the whole answers is already out
+        _ = drain.register {}
+        #expect(drain.requestsInFlight == 3)
+        drain.begin(seconds: 3_600, logger: log.logger)
+        let notice = try #require(log.lines.withLock { $0.first })
+        #expect(notice.message == "shutting down: no new connections; draining 3 requests in flight (1 of them streams) for up to 3600.0 s")
+        #expect(notice.metadata["requests_in_flight"]?.description == "3")
+        #expect(notice.metadata["streams_in_flight"]?.description == "1")
+        #expect(notice.metadata["drain_seconds"]?.description == "3600.0")
+    }
+
     /// A drain with one open stream, and what happened to it and to the process.
     final class Watched: Sendable {
         let drain = ShutdownDrain()
