@@ -56,6 +56,13 @@ final class KeepAliveHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .head(var head):
             let exchange = exchanges.first
             let isHTTP10 = exchange.map { $0.version.major == 1 && $0.version.minor == 0 } ?? false
+            // The common case, an HTTP/1.1 request that keeps the connection, passes untouched:
+            // an answer that ends it anyway (Hummingbird's 400 for a request it could not
+            // parse) says so itself and Hummingbird closes after it.
+            if let exchange, exchange.keepAlive, !isHTTP10, head.status.code >= 200 {
+                context.write(data, promise: promise)
+                return
+            }
             if head.status.code < 200 {
                 // RFC 9110, 15.2: no interim answer (100 Continue) to an HTTP/1.0 client.
                 if isHTTP10 { promise?.succeed(()) } else { context.write(data, promise: promise) }
