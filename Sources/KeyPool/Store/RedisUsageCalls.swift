@@ -26,8 +26,7 @@ final class RedisUsageCalls: Sendable {
     init(redis: RedisClient, testClock: (any StoreClock)?) {
         self.redis = redis
         self.testClock = testClock
-        let timeout = redis.configuration.commandTimeout.components
-        commandTimeoutMillis = timeout.seconds * 1000 + timeout.attoseconds / 1_000_000_000_000_000
+        commandTimeoutMillis = Int64(redis.configuration.commandTimeout.microseconds / 1000)
     }
 
     /// Redis key names of a provider; the `{provider}` hash tag puts them all in one slot.
@@ -80,7 +79,7 @@ final class RedisUsageCalls: Sendable {
         let sentAt = SystemStoreClock().nowMillis()
         let offset = redisClockOffset.load(ordering: .relaxed)
         let deadline = testClock == nil && offset != .min ? sentAt + offset + commandTimeoutMillis : 0
-        var header = timeHeader(pool.timeZone) + [
+        var header = timeHeader(pool.timeZone, systemNow: sentAt) + [
             pool.gapPercentage,
             Double(limits.requestsPerMinute ?? 0), Double(limits.tokensPerMinute ?? 0),
             Double(limits.requestsPerDay ?? 0), Double(limits.tokensPerDay ?? 0),
@@ -237,10 +236,10 @@ final class RedisUsageCalls: Sendable {
     /// The header every clocked script starts with: the test clock's now (or 0 for Redis TIME)
     /// and the zone's UTC offsets around now, taken from this replica's clock. Only the day a
     /// DST change falls on depends on that clock, and only when clocks disagree by more than the
-    /// time to it.
-    private func timeHeader(_ zone: TimeZone) -> [Double] {
+    /// time to it. `systemNow`: this replica's clock, when the caller has read it already.
+    private func timeHeader(_ zone: TimeZone, systemNow: Int64? = nil) -> [Double] {
         let testNow = testClock?.nowMillis()
-        let seconds = (testNow ?? SystemStoreClock().nowMillis()) / 1000
+        let seconds = (testNow ?? systemNow ?? SystemStoreClock().nowMillis()) / 1000
         if testNow == nil, let cached = offsetCache.withLock({ $0[zone.identifier] }), seconds < cached.validUntil {
             return [0] + cached.header
         }

@@ -158,15 +158,22 @@ enum UsageScripts {
           end
           return b, r, t, dr, dt, cu, q, d
         end
-        -- Tokens of key i reserved by leases not yet settled (see `window` for when they drop).
-        local function pending(i)
-          local k, p, pend = mod[i], v[i + 2], 0
-          if p and not (k and k[10]) then
-            local _
-            _, pend = tail(p)
+        -- Tokens of key i reserved by leases not yet settled (see `window` for when they drop):
+        -- the stored total (`stored`, when the caller has unpacked it already), dropped if this
+        -- script emptied the key's window, plus what this script reserved on it.
+        local function pending(i, stored)
+          local k = mod[i]
+          if stored == nil then
+            stored = 0
+            local p = v[i + 2]
+            if p then
+              local _
+              _, stored = tail(p)
+            end
           end
-          if k then pend = pend + k[9] end
-          return pend
+          if not k then return stored end
+          if k[10] then stored = 0 end
+          return stored + k[9]
         end
         local curIdx = nil
         for i = 1, n do
@@ -302,11 +309,10 @@ enum UsageScripts {
             tok = struct.unpack('<d', p, 65)
             f, pend = tail(p)
           end
-          if k[10] then pend = 0 end
           -- A key's first request of a day refreshes the provider hash's TTL.
           if granted[i] and (not p or struct.unpack('<d', p, 25) < k[8]) then newDay = true end
           out[#out + 1] = ARGV[i + 1]
-          out[#out + 1] = struct.pack(FULL, k[1], k[2], k[3], k[8], k[4], k[5], k[6], k[7], tok, f, pend + k[9])
+          out[#out + 1] = struct.pack(FULL, k[1], k[2], k[3], k[8], k[4], k[5], k[6], k[7], tok, f, pending(i, pend))
         end
         if curChanged then out[#out + 1] = 'cur'; out[#out + 1] = ARGV[curIdx + 1] end
         if #out > 0 then redis.call('HSET', W, unpack(out)) end

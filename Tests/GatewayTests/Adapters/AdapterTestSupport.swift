@@ -49,6 +49,15 @@ enum AdapterTestSupport {
         }
     }
 
+    /// A conversation with empty texts among others, for `model`: empty system and user texts,
+    /// and an empty text part beside a non-empty one. Neither provider takes empty text.
+    static func emptyTextsConversation(model: String) -> String {
+        #"{"model":""# + model + #"","messages":["#
+            + #"{"role":"system","content":""},{"role":"user","content":"Hi"},{"role":"assistant","content":"Hello"},"#
+            + #"{"role":"user","content":""},{"role":"assistant","content":"Still here?"},"#
+            + #"{"role":"user","content":[{"type":"text","text":""},{"type":"text","text":"Yes"}]}]}"#
+    }
+
     /// Conversations whose first user message is all empty text: neither provider takes empty
     /// text, and leaving the message out would leave no first user turn (`param` names it).
     static let emptyFirstUserMessages = [

@@ -178,13 +178,7 @@ struct AnthropicAdapterTests {
     /// optional final assistant message"): empty texts are left out, and so is a message left with
     /// nothing (its neighbours of one role merge).
     @Test func emptyTextsAreLeftOut() throws {
-        let body = """
-            {"model":"claude","messages":[
-              {"role":"system","content":""},{"role":"user","content":"Hi"},{"role":"assistant","content":"Hello"},
-              {"role":"user","content":""},{"role":"assistant","content":"Still here?"},
-              {"role":"user","content":[{"type":"text","text":""},{"type":"text","text":"Yes"}]}]}
-            """
-        let request = try Support.translate(adapter, body)
+        let request = try Support.translate(adapter, Support.emptyTextsConversation(model: "claude"))
         #expect(Support.canonical(request.body) == Support.canonical("""
             {"model":"upstream-model","max_tokens":4096,"messages":[{"role":"user","content":"Hi"},
               {"role":"assistant","content":[{"type":"text","text":"Hello"},{"type":"text","text":"Still here?"}]},

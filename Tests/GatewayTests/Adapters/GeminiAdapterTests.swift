@@ -437,13 +437,7 @@ struct GeminiAdapterTests {
     /// Gemini refuses an empty text part: empty texts are left out, and so is a message left
     /// with nothing (its neighbours of one role merge).
     @Test func emptyTextsAreLeftOut() throws {
-        let body = """
-            {"model":"gemini","messages":[
-              {"role":"system","content":""},{"role":"user","content":"Hi"},{"role":"assistant","content":"Hello"},
-              {"role":"user","content":""},{"role":"assistant","content":"Still here?"},
-              {"role":"user","content":[{"type":"text","text":""},{"type":"text","text":"Yes"}]}]}
-            """
-        let request = try Support.translate(adapter, body)
+        let request = try Support.translate(adapter, Support.emptyTextsConversation(model: "gemini"))
         #expect(Support.canonical(request.body) == Support.canonical("""
             {"contents":[{"role":"user","parts":[{"text":"Hi"}]},{"role":"model","parts":[{"text":"Hello"},{"text":"Still here?"}]},
               {"role":"user","parts":[{"text":"Yes"}]}]}
