@@ -177,4 +177,18 @@ struct RedisOutageTests {
         let withUser = try RedisClient(url: "redis://default:s3cret-pass@127.0.0.1:\(server.port)/2")
         #expect(try await withUser.send(["PING"]) == .status("PONG"))
     }
+
+    @Test("a database number beyond the server's is a database error, not an authentication one")
+    func databaseOutOfRange() async throws {
+        let server = try RedisServer(arguments: ["--databases", "4"])
+        let beyond = try RedisClient(url: "\(server.url)/4")
+        try await eventually(within: 2) { beyond.lastError != nil }
+        await #expect { try await beyond.send(["PING"]) } throws: { error in
+            guard let error = error as? RedisError else { return false }
+            return error.code == .database && error.isConnectionError
+                && error.message.contains("SELECT 4") && error.message.contains("DB index is out of range")
+        }
+        let last = try RedisClient(url: "\(server.url)/3")
+        #expect(try await last.send(["PING"]) == .status("PONG"))
+    }
 }

@@ -203,6 +203,33 @@ def test_unserved_model_404(gateway, upstream, model):
     assert_untouched(gateway, upstream)
 
 
+def test_a_long_unserved_model_is_not_repeated_whole(gateway, upstream):
+    """The 404 names the model, but a model of tens of kilobytes (the body allows it) is cut to
+    its first 256 characters in the message and in the request's log line."""
+    model = "m" * 256 + "z" * 40_000
+    response = gateway.chat({"model": model, "messages": MESSAGES})
+    error = error_of(response, 404, "invalid_request_error", "model_not_found", "model")
+    assert error["message"] == f"The model '{'m' * 256}…' does not exist or is not served by this gateway."
+    assert len(response.content) < 1_000
+    assert_untouched(gateway, upstream)
+    def logged():
+        return [json.loads(l) for l in gateway.log().splitlines() if l.startswith("{") and "m" * 256 in l]
+    deadline = time.monotonic() + 5
+    while not logged() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    [line] = logged()
+    assert line["model_requested"] == "m" * 256 + "…"
+    assert "z" * 16 not in gateway.log()
+
+
+def test_a_long_content_encoding_is_not_repeated_whole(gateway, upstream):
+    coding = "x" * 4_000
+    response = gateway.chat(GOOD, headers={"Content-Encoding": coding})
+    error = error_of(response, 415, "invalid_request_error", "unsupported_content_encoding")
+    assert f"'{'x' * 256}…'" in error["message"] and len(error["message"]) < 400
+    assert_untouched(gateway, upstream)
+
+
 @pytest.mark.parametrize(
     ("method", "path"),
     [("GET", "/v1/nothing"), ("POST", "/v2/chat/completions"), ("GET", "/"), ("POST", "/v1/chat/completions/extra")],

@@ -103,7 +103,7 @@ extension GatewayError {
 
     static func unknownModel(_ model: String) -> GatewayError {
         GatewayError(
-            .notFound, "The model '\(model)' does not exist or is not served by this gateway.",
+            .notFound, "The model '\(ClientText.echo(model))' does not exist or is not served by this gateway.",
             type: "invalid_request_error", param: "model", code: "model_not_found")
     }
 
@@ -118,17 +118,17 @@ extension GatewayError {
     static func unsupportedContentEncoding(_ codings: String) -> GatewayError {
         GatewayError(
             .unsupportedMediaType,
-            "Content-Encoding '\(codings)' is not supported for request bodies; send the body uncompressed.",
+            "Content-Encoding '\(ClientText.echo(codings))' is not supported for request bodies; send the body uncompressed.",
             type: "invalid_request_error", code: "unsupported_content_encoding", headers: [.acceptEncoding: "identity"])
     }
 
     static func notFound(_ path: String) -> GatewayError {
-        GatewayError(.notFound, "Unknown request URL: \(path).", type: "invalid_request_error", code: "unknown_url")
+        GatewayError(.notFound, "Unknown request URL: \(ClientText.echo(path)).", type: "invalid_request_error", code: "unknown_url")
     }
 
     static func methodNotAllowed(_ method: HTTPRequest.Method, _ path: String) -> GatewayError {
         GatewayError(
-            .methodNotAllowed, "Method \(method.rawValue) is not allowed on \(path).",
+            .methodNotAllowed, "Method \(method.rawValue) is not allowed on \(ClientText.echo(path)).",
             type: "invalid_request_error", code: "method_not_allowed")
     }
 

@@ -34,7 +34,7 @@ struct ChatProxy: Sendable {
         }
         let summary = try ChatRequestSummary.parse(body)
         record.update {
-            $0.modelRequested = summary.model
+            $0.modelRequested = ClientText.echo(summary.model)
             $0.stream = summary.stream
         }
         let candidates = running.router.candidates(for: summary.model)

@@ -355,22 +355,22 @@ final class RedisConnection: Sendable {
         }
         _ = chiredis_set_timeout(ctx, configuration.commandTimeout.microseconds)
 
-        var handshake: [(RedisCommand, String)] = []
+        var handshake: [(RedisCommand, String, RedisError.Code)] = []
         if let password = configuration.password {
             var auth = RedisCommand("AUTH")
             if let username = configuration.username { auth.append(username) }
             auth.append(password)
-            handshake.append((auth, "AUTH"))
+            handshake.append((auth, "AUTH", .authentication))
         }
         if configuration.database != 0 {
-            handshake.append((RedisCommand("SELECT", String(configuration.database)), "SELECT \(configuration.database)"))
+            handshake.append((RedisCommand("SELECT", String(configuration.database)), "SELECT \(configuration.database)", .database))
         }
         do throws(RedisError) {
-            for (command, label) in handshake {
+            for (command, label, code) in handshake {
                 if case .error(let message) = try blockingCall(command, on: ctx) {
                     // The server's message names the problem (WRONGPASS, NOAUTH, DB index out of
                     // range); it never echoes the password.
-                    throw RedisError(.authentication, "\(label) refused by \(target): \(message)")
+                    throw RedisError(code, "\(label) refused by \(target): \(message)")
                 }
             }
             try servingCheck(ctx, target: target)

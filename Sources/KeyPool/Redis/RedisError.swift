@@ -7,6 +7,7 @@ public struct RedisError: Error, Sendable, CustomStringConvertible, Equatable {
             case connectionLost = "Redis connection lost"
             case timeout = "Redis command timed out"
             case authentication = "Redis authentication failed"
+            case database = "Redis database cannot be selected"
             case server = "Redis error reply"
             case notServing = "Redis is not serving commands"
             case closed = "Redis client closed"
@@ -23,8 +24,12 @@ public struct RedisError: Error, Sendable, CustomStringConvertible, Equatable {
         public static let connectionLost = Code(.connectionLost)
         /// Redis did not answer within the command timeout; the connection is reset.
         public static let timeout = Code(.timeout)
-        /// AUTH or SELECT was refused while connecting.
+        /// AUTH was refused while connecting, or the server needs a password the URL lacks.
         public static let authentication = Code(.authentication)
+        /// SELECT was refused while connecting: the URL's database number is beyond the
+        /// server's `databases` setting. A configuration error, not a password one; kept apart so
+        /// that the log and /health do not send an operator to check credentials.
+        public static let database = Code(.database)
         /// The server answered with an error reply.
         public static let server = Code(.server)
         /// The server refused the command for its own state, not the command's: still loading
@@ -52,7 +57,7 @@ public struct RedisError: Error, Sendable, CustomStringConvertible, Equatable {
     /// True when the error is about reaching Redis rather than about the command.
     public var isConnectionError: Bool {
         code == .unavailable || code == .connectionLost || code == .timeout || code == .closed
-            || code == .authentication || code == .notServing
+            || code == .authentication || code == .database || code == .notServing
     }
 
     /// Error-reply prefixes that say the server cannot serve now, whatever the command
