@@ -38,10 +38,11 @@ struct CallBatcherTests {
         #expect(condition())
     }
 
-    func batcher(_ calls: HeldCalls, maxBatch: Int = 64, compatible: @escaping @Sendable (Int, Int) -> Bool = { _, _ in true })
-        -> CallBatcher<Int, Int>
-    {
-        CallBatcher(maxBatch: maxBatch, compatible: compatible) { try await calls.execute($0) }
+    func batcher(
+        _ calls: HeldCalls, maxBatch: Int = 64, maxWait: Duration = .seconds(60),
+        compatible: @escaping @Sendable (Int, Int) -> Bool = { _, _ in true }
+    ) -> CallBatcher<Int, Int> {
+        CallBatcher(maxBatch: maxBatch, maxWait: maxWait, compatible: compatible) { try await calls.execute($0) }
     }
 
     /// Starts `item` as the call in flight (nothing else is) and waits until it is held.
@@ -129,5 +130,31 @@ struct CallBatcherTests {
         #expect(try await waiting[0].value == 20)
         #expect(try await waiting[1].value == 30)
         #expect(calls.batches.map { $0.sorted() } == [[1], [2, 3]])
+    }
+
+    @Test("callers that waited past maxWait behind a hung call fail with a timeout; later ones still go")
+    func waitersPastMaxWaitFail() async throws {
+        let calls = HeldCalls()
+        // A wide margin for the fresh caller: on a loaded machine the test's own steps between
+        // queueing it and the release can take a good part of a second.
+        let batcher = batcher(calls, maxWait: .seconds(1))
+        let first = try await lead(1, on: batcher, calls)
+        let stale = try await queue([2, 3], on: batcher)
+        try await Task.sleep(for: .milliseconds(1_050))
+        let fresh = try await queue([4], on: batcher)
+        calls.release()
+        #expect(try await first.value == 10)
+        for task in stale {
+            await #expect { try await task.value } throws: { ($0 as? RedisError)?.code == .timeout }
+        }
+        try await until { calls.heldCount == 1 }
+        calls.release()
+        #expect(try await fresh[0].value == 40)
+        #expect(calls.batches == [[1], [4]])
+        // Every waiter was expired or served: the group ended, so the next caller leads at once.
+        #expect(batcher.waiting(in: "p") == 0)
+        let next = try await lead(5, on: batcher, calls)
+        calls.release()
+        #expect(try await next.value == 50)
     }
 }

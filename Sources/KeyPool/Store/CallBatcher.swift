@@ -14,6 +14,11 @@ import Synchronization
 /// those waiting behind it go next, as they would have without batching (a timeout or a lost
 /// connection is one pooled connection's; the next call may take another, and when Redis is
 /// down the client fails it at once).
+/// A caller that has waited longer than `maxWait` when its turn comes fails with `.timeout`
+/// instead of going: when Redis hangs rather than refuses, each call in flight takes the
+/// command timeout to fail, and callers queued behind several of them would otherwise wait that
+/// long times the number of batches ahead of them (16 batches, 32 s, for 1,000 waiting requests
+/// of one provider). With it, a wait is bounded by about twice the command timeout.
 final class CallBatcher<Item: Sendable, Output: Sendable>: Sendable {
     typealias Execute = @Sendable ([Item]) async throws -> [Output]
 
@@ -23,17 +28,22 @@ final class CallBatcher<Item: Sendable, Output: Sendable>: Sendable {
     private struct Waiter {
         let item: Item
         let continuation: Continuation
+        let since: ContinuousClock.Instant
     }
 
     /// Present while the group has a call in flight; holds the callers waiting for the next one.
     private let groups = Mutex<[String: [Waiter]]>([:])
     private let maxBatch: Int
+    private let maxWait: Duration
     /// Whether two items can share one call (the reserve script takes one pool descriptor).
     private let compatible: @Sendable (Item, Item) -> Bool
     private let execute: Execute
 
-    init(maxBatch: Int, compatible: @escaping @Sendable (Item, Item) -> Bool, execute: @escaping Execute) {
+    init(
+        maxBatch: Int, maxWait: Duration, compatible: @escaping @Sendable (Item, Item) -> Bool, execute: @escaping Execute
+    ) {
         self.maxBatch = max(1, maxBatch)
+        self.maxWait = maxWait
         self.compatible = compatible
         self.execute = execute
     }
@@ -52,7 +62,7 @@ final class CallBatcher<Item: Sendable, Output: Sendable>: Sendable {
             return try outcome.get()[0]
         }
         return try await withUnsafeThrowingContinuation { continuation in
-            let waiter = Waiter(item: item, continuation: continuation)
+            let waiter = Waiter(item: item, continuation: continuation, since: .now)
             // The call in flight may have finished since the check above.
             let leadsNow = groups.withLock { groups in
                 guard groups[group] != nil else {
@@ -72,25 +82,29 @@ final class CallBatcher<Item: Sendable, Output: Sendable>: Sendable {
     }
 
     /// After a call: the next batch from the waiters (those compatible with the first, oldest
-    /// first, at most `maxBatch`), or the group ends when none wait.
+    /// first, at most `maxBatch`), or the group ends when none wait. Waiters past `maxWait` fail.
     private func passOn(_ group: String) {
-        let batch = groups.withLock { groups -> [Waiter] in
-            guard let waiting = groups[group], let first = waiting.first else {
-                groups[group] = nil
-                return []
-            }
+        let expiredBefore = ContinuousClock.now - maxWait
+        let (batch, expired) = groups.withLock { groups -> ([Waiter], [Waiter]) in
+            guard let waiting = groups[group] else { return ([], []) }
             var batch: [Waiter] = []
             var rest: [Waiter] = []
+            var expired: [Waiter] = []
             for waiter in waiting {
-                if batch.count < maxBatch, compatible(first.item, waiter.item) {
+                if waiter.since < expiredBefore {
+                    expired.append(waiter)
+                } else if batch.count < maxBatch, batch.first.map({ compatible($0.item, waiter.item) }) ?? true {
                     batch.append(waiter)
                 } else {
                     rest.append(waiter)
                 }
             }
-            groups[group] = rest
-            return batch
+            groups[group] = batch.isEmpty ? nil : rest
+            return (batch, expired)
         }
+        // Resumed outside the lock: a continuation may run its caller at once.
+        let failure = RedisError(.timeout, "waited over \(maxWait) behind the calls in flight")
+        for waiter in expired { waiter.continuation.resume(throwing: failure) }
         if !batch.isEmpty { start(batch, group: group) }
     }
 

@@ -16,9 +16,9 @@ final class RedisUsageCalls: Sendable {
     /// string interpolations per reserve (10 keys) were a measurable part of the replica's side.
     private let keysCache = Mutex([String: (ids: [String], keys: [String])]())
 
-    /// Redis's clock minus this replica's (ms), from the last reserve's reply (`Int64.min` until
-    /// the first). It puts the client's command timeout on Redis's clock, as each reserve's
-    /// deadline.
+    /// Redis's clock minus this replica's (ms), the least that reserves' replies showed
+    /// (`Int64.min` until the first). It puts the client's command timeout on Redis's clock, as
+    /// each reserve's deadline.
     private let redisClockOffset = Atomic<Int64>(.min)
     /// How long the client waits for a reply before it gives up on the connection (ms).
     private let commandTimeoutMillis: Int64
@@ -97,9 +97,25 @@ final class RedisUsageCalls: Sendable {
         else {
             throw RedisError(.server, "unexpected reserve reply \(reply)")
         }
-        // Measured from the send, so the offset errs late by the request's way there: a deadline
-        // built from it never falls before the client's own timeout.
-        if testClock == nil { redisClockOffset.store(redisNow - sentAt, ordering: .relaxed) }
+        // Measured from the send, so each reading errs late by the request's way there (and a
+        // deadline built from it never falls before the client's own timeout). The least reading
+        // is the closest: one slow call (a script load, a busy machine) would otherwise push the
+        // next deadline back by its delay. A reply past its deadline means the offset is wrong
+        // (this replica's clock stepped back): that reading replaces it.
+        if testClock == nil {
+            let reading = redisNow - sentAt
+            if items.count == 3 {
+                redisClockOffset.store(reading, ordering: .relaxed)
+            } else {
+                var known = redisClockOffset.load(ordering: .relaxed)
+                while known == .min || reading < known {
+                    let (exchanged, current) = redisClockOffset.compareExchange(
+                        expected: known, desired: reading, ordering: .relaxed)
+                    if exchanged { break }
+                    known = current
+                }
+            }
+        }
         if items.count == 3 { return nil }
         return try zip(calls, items.dropFirst(3)).map { call, item in
             if let (index, keyDay) = Self.grant(item, day: day), index >= 1, index <= pool.keyIDs.count {

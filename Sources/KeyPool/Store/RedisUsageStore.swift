@@ -21,10 +21,13 @@ public final class RedisUsageStore: UsageStore {
         self.calls = calls
         // One reserve script takes one pool descriptor: a reload between two calls of a
         // provider puts them in separate batches.
-        reserves = CallBatcher(maxBatch: Self.maxBatch, compatible: { $0.pool == $1.pool }) {
+        // A caller waits behind the calls in flight for at most the command timeout, as long as
+        // it would wait for a reply of its own.
+        let maxWait = redis.configuration.commandTimeout
+        reserves = CallBatcher(maxBatch: Self.maxBatch, maxWait: maxWait, compatible: { $0.pool == $1.pool }) {
             try await calls.reserve($0)
         }
-        settles = CallBatcher(maxBatch: Self.maxBatch, compatible: { _, _ in true }) {
+        settles = CallBatcher(maxBatch: Self.maxBatch, maxWait: maxWait, compatible: { _, _ in true }) {
             try await calls.settle($0)
         }
     }

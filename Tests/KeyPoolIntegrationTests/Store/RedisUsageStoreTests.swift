@@ -71,7 +71,9 @@ struct RedisUsageStoreTests {
         // No test clock: the deadline is on Redis's own.
         let store = RedisUsageStore(redis: RedisClient(configuration: configuration))
         let pool = StoreHarness.pool(keys: 1, limits: KeyLimits(requestsPerMinute: 100))
-        #expect(try await store.reserve(pool, estimatedTokens: 10).lease != nil)
+        // The deadline's offset to Redis's clock is the least any reply showed: on a busy machine
+        // the first call (which loads the script) can be slow enough to put it past the sleep.
+        for _ in 0..<5 { #expect(try await store.reserve(pool, estimatedTokens: 10).lease != nil) }
 
         // Another client's command holds Redis for a second; the reserve waits behind it.
         let admin = try RedisClient(url: server.url)
@@ -94,8 +96,8 @@ struct RedisUsageStoreTests {
         }
         // Before: 2, the second counted although its caller had been told it failed (and, in
         // the gateway, had served the request from the fallback store or refused it).
-        #expect(usage?.keys[0].requestsMinute == 1)
-        #expect(usage?.keys[0].totalRequests == 1)
+        #expect(usage?.keys[0].requestsMinute == 5)
+        #expect(usage?.keys[0].totalRequests == 5)
         #expect(try await store.reserve(pool, estimatedTokens: 10).lease != nil)
     }
 
