@@ -249,12 +249,15 @@ public final class MemoryUsageStore: UsageStore {
         let pending = keyState.pendingTokens
         var freeAt = now
         if let cooldown = provider.cooldowns[id] { freeAt = max(freeAt, cooldown.until) }
+        // The day counts end when this zone's date passes the day the key counts, which a
+        // replica further east may have moved past ours (see the Redis reserve script).
+        let nextDay = DayMath.nextDayStartMillis(zone, day: max(today, keyState.day))
         if let limit = limits.requestsPerDay, keyState.requestsDay + 1 > limit {
-            freeAt = max(freeAt, DayMath.nextDayStartMillis(zone, day: today))
+            freeAt = max(freeAt, nextDay)
         }
         if let limit = limits.tokensPerDay, keyState.tokensDay + tokens > limit {
             let settled = keyState.tokensDay - min(pending, keyState.tokensDay)
-            freeAt = max(freeAt, settled + tokens > limit ? DayMath.nextDayStartMillis(zone, day: today) : now + Self.settleHintMillis)
+            freeAt = max(freeAt, settled + tokens > limit ? nextDay : now + Self.settleHintMillis)
         }
         let needRequests = limits.requestsPerMinute.map { keyState.requestsMinute + 1 > $0 } ?? false
         let needTokens = limits.tokensPerMinute.map {

@@ -239,14 +239,16 @@ enum UsageScripts {
           else
             -- The rare path: when does the earliest key free up? A key is free when all its
             -- blocking limits are (window, day and cooldown).
-            local nextDay = ((day + 1) * 86400 - off) * 1000
             local retry = nil
             -- The included keys, and the cooldown-reason fields of those cooling down.
             local included, coolingReasons = 0, {}
             for i = 1, n do
               if not (excluded and excluded[ARGV[i + 1]]) then
                 included = included + 1
-                local b, r, t, dr, dt, cu = state(i)
+                local b, r, t, dr, dt, cu, _, d = state(i)
+                -- The key's day counts end when this replica's date passes the day the key
+                -- counts, which a replica in a zone further east may have moved past ours.
+                local nextDay = ((d + 1) * 86400 - off) * 1000
                 -- Tokens held by reservations still in flight free as they settle (to the real
                 -- usage, usually far below the estimate): a token limit that only they fill
                 -- frees in about SETTLE_HINT, not when their seconds leave the window.

@@ -66,7 +66,10 @@ struct RedisUsageStoreTests {
     func reserveAfterItsDeadlineReservesNothing() async throws {
         let server = try RedisServer(arguments: ["--enable-debug-command", "yes"])
         var configuration = try RedisConfiguration(url: server.url)
-        configuration.commandTimeout = .milliseconds(300)
+        // Generous against a loaded machine: the warm-up calls must not time out, and Redis's
+        // sleep below outlasts the timeout by far, so the deadline's margin covers any error in
+        // the offset.
+        configuration.commandTimeout = .seconds(1)
         configuration.poolSize = 1
         // No test clock: the deadline is on Redis's own.
         let store = RedisUsageStore(redis: RedisClient(configuration: configuration))
@@ -75,16 +78,18 @@ struct RedisUsageStoreTests {
         // the first call (which loads the script) can be slow enough to put it past the sleep.
         for _ in 0..<5 { #expect(try await store.reserve(pool, estimatedTokens: 10).lease != nil) }
 
-        // Another client's command holds Redis for a second; the reserve waits behind it.
-        let admin = try RedisClient(url: server.url)
+        // Another client's command holds Redis for 3 s; the reserve waits behind it.
+        var adminConfiguration = try RedisConfiguration(url: server.url)
+        adminConfiguration.commandTimeout = .seconds(10)
+        let admin = RedisClient(configuration: adminConfiguration)
         #expect(try await admin.send(["PING"]) == .status("PONG"))
         let sent = Atomic<Bool>(false)
         let slow = Task {
             sent.store(true, ordering: .relaxed)
-            return try await admin.send(["DEBUG", "SLEEP", "1"])
+            return try await admin.send(["DEBUG", "SLEEP", "3"])
         }
         try await eventually(within: 5) { sent.load(ordering: .relaxed) }
-        try await Task.sleep(for: .milliseconds(50))
+        try await Task.sleep(for: .milliseconds(200))
         await #expect { try await store.reserve(pool, estimatedTokens: 10) } throws: { error in
             (error as? RedisError)?.code == .timeout
         }

@@ -101,6 +101,12 @@ struct UsageStoreConformanceTests {
         // Before: every change of zone reset the day, and all 10 were served.
         let first = try await alternate(10)
         #expect(first.leases.count == 3)
+        // Refused for the day, each replica says when its own date passes the key's day: in
+        // Kiritimati at its next midnight (22 h), in UTC at the midnight after the 23rd (36 h,
+        // not the 12 h to its own next date, when the key still counts the 23rd). The harness
+        // clock stands at 12:00:00.250.
+        #expect(first[3] == .refused(retryAfterMillis: 36 * 3_600_000 - 250, reason: .windowsFull))
+        #expect(first[4] == .refused(retryAfterMillis: 22 * 3_600_000 - 250, reason: .windowsFull))
         // The lease granted through the UTC replica carries the day the key counts, so its settle
         // corrects that day's tokens.
         let eastDay = (harness.clock.nowMillis() / 1000 + 14 * 3_600) / 86_400

@@ -116,7 +116,7 @@ final class RedisServer: @unchecked Sendable {
     private func waitUntilAccepting() throws {
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline {
-            if Self.canConnect(port: port) { return }
+            if Self.answers(port: port) { return }
             // A server that died (port taken after all) would never accept: say so at once.
             let exited = lock.withLock { () -> Bool in
                 var status: Int32 = 0
@@ -134,19 +134,30 @@ final class RedisServer: @unchecked Sendable {
         throw TestFailure("redis-server did not accept connections on port \(port) within 20 s")
     }
 
-    static func canConnect(port: Int) -> Bool {
+    /// Whether the server answers a PING (with PONG, or NOAUTH when it needs a password). A
+    /// TCP connect alone succeeds as soon as the port listens, before redis-server has bound
+    /// its Unix socket or entered its event loop: the Unix-socket test then found nobody there.
+    static func answers(port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }
+        var timeout = timeval(tv_sec: 1, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        return withUnsafePointer(to: &address) {
+        let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
             }
         }
+        guard connected else { return false }
+        let ping = Array("PING\r\n".utf8)
+        guard write(fd, ping, ping.count) == ping.count else { return false }
+        var reply = [UInt8](repeating: 0, count: 64)
+        let read = recv(fd, &reply, reply.count, 0)
+        return read > 0 && (reply[0] == UInt8(ascii: "+") || reply[0] == UInt8(ascii: "-"))
     }
 
     /// Asks the kernel for a free loopback port not yet handed out in this process.
