@@ -99,8 +99,19 @@ class MockProvider:
 
     def restore(self) -> None:
         """Back to the start-up config with empty stats and windows."""
+        self.wait_until_quiet()
         self.set_config(self.config or {})
         self.reset()
+
+    def wait_until_quiet(self, timeout: float = 30.0) -> None:
+        """Waits until no request is pending: one still waiting out a latency fault (its client
+        gone, e.g. a gateway stopped at an earlier test's end) is counted only when its wait
+        ends, and after a reset that count would land in the next test's stats and windows."""
+        deadline = time.monotonic() + timeout
+        while (pending := self.stats()["pending"]) > 0:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"mock-provider still has {pending} request(s) pending after {timeout} s")
+            time.sleep(0.02)
 
 
 @pytest.fixture(scope="session")

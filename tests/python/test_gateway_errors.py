@@ -519,14 +519,6 @@ def test_upstream_unreachable_502(start_gateway, upstream):
     assert gateway.usage()["overview"]["mock"]["total_requests"] == 0
 
 
-def wait_for_upstream_requests(upstream, count: int, timeout: float = 3.0) -> None:
-    """The mock counts a request when its handler ends, which for a slowed-down one is after
-    the gateway gave up on it; waiting here keeps the late count out of the next test's stats."""
-    deadline = time.monotonic() + timeout
-    while upstream.stats()["requests"] < count and time.monotonic() < deadline:
-        time.sleep(0.05)
-
-
 def test_upstream_timeout_504(start_gateway, upstream):
     gateway = start_gateway(base_config(
         upstream.url, server={"upstream_timeout_seconds": 0.5}, failover={"max_attempts": 1, "error_cooldown_seconds": 0.01}))
@@ -539,7 +531,6 @@ def test_upstream_timeout_504(start_gateway, upstream):
         assert response.headers["x-gateway-attempts"] == "1"
         assert 0.4 <= elapsed < 1.3
         assert_no_secrets(response, gateway)
-    wait_for_upstream_requests(upstream, 2)
 
 
 def test_upstream_hang_504(start_gateway, upstream):
@@ -591,9 +582,6 @@ def test_log_holds_no_secret(start_gateway, upstream):
     log = gateway.log()
     for secret in [ACCESS_KEY, SECOND_ACCESS_KEY, *PROVIDER_KEYS]:
         assert secret not in log
-    # Failover makes several tries per request: their sum is what the mock will have counted.
-    wait_for_upstream_requests(upstream, sum(int(r.headers.get("x-gateway-attempts", "0")) for r in responses))
-
 
 
 @pytest.mark.parametrize("arguments, message", [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import anthropic
 import httpx
@@ -47,6 +48,32 @@ def test_latency_header(mock):
 def test_latency_from_config_key(mock):
     _, elapsed = timed(lambda: chat(mock, key="sk-slow"))  # latency_ms 300 in the config
     assert elapsed >= 0.3
+
+
+def test_a_request_whose_client_left_during_its_latency_stays_out_of_the_next_tests_stats(mock):
+    """A slowed-down request is counted when its wait ends, also when its client left during it
+    (a gateway stopped at its test's end). The fixtures' clean slate waits for such a request
+    first, so its count cannot land in the next test's stats: it did, as a second 200 on key 0 in
+    test_structured_output_with_a_pydantic_model, from a request of test_cluster.py 8 s before."""
+    start = time.monotonic()
+    with pytest.raises(openai.APITimeoutError):
+        chat(mock, {"x-mock-latency-ms": "800"}, timeout=0.2)
+    mock.restore()  # what the next test's fixture does
+    time.sleep(max(0.0, start + 1.0 - time.monotonic()))  # past the request's wait
+    assert mock.stats()["requests"] == 0
+
+
+def test_a_request_waiting_out_its_latency_is_pending(mock):
+    with ThreadPoolExecutor(1) as pool:
+        answer = pool.submit(chat, mock, {"x-mock-latency-ms": "500"})
+        deadline = time.monotonic() + 0.4
+        while mock.stats()["pending"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        during = mock.stats()
+        answer.result()
+    assert (during["pending"], during["requests"]) == (1, 0)
+    after = mock.stats()
+    assert (after["pending"], after["requests"]) == (0, 1)
 
 
 def test_jitter_adds_up_to_its_bound(mock):

@@ -23,6 +23,9 @@ struct Simulator: Sendable {
         render: Render
     ) async throws -> Response {
         let body = try await request.body.collect(upTo: context.maxUploadSize)
+        // Pending in the stats until counted: a latency fault counts the request only after it.
+        var arrival = stats.arrive()
+        defer { arrival.end() }
         let config = self.config.current
         let key = dialect.apiKey(in: request).flatMap { $0.isEmpty ? nil : $0 }
         var faults = config.faults(for: key ?? "")
@@ -36,29 +39,29 @@ struct Simulator: Sendable {
             if faults.hang == true {
                 // Recorded as status 0: the client never gets an answer.
                 record.status = 0
-                stats.record(key: key, record)
+                arrival.count(key: key, record)
                 await Delay.untilClientLeaves(context.channel)
                 return Response(status: .gatewayTimeout)
             }
         }
         if let problem = dialect.precheck(request) {
-            return refuse(problem, dialect: dialect, key: key, record: record)
+            return refuse(problem, dialect: dialect, key: key, record: record, arrival: &arrival)
         }
         guard let key, config.accepts(key) else {
             let error = key == nil ? ProviderError(status: 401, message: "Missing API key (mock-provider).") : dialect.invalidKey()
-            return refuse(error, dialect: dialect, key: key, record: record)
+            return refuse(error, dialect: dialect, key: key, record: record, arrival: &arrival)
         }
         if let status = injectedStatus(faults, key: key) {
             let retryAfter = faults.retryAfter ?? ([429, 503, 529].contains(status) ? 1 : nil)
             let error = ProviderError(status: status, message: "Injected fault: status \(status) (mock-provider).", retryAfter: retryAfter)
-            return refuse(error, dialect: dialect, key: key, record: record)
+            return refuse(error, dialect: dialect, key: key, record: record, arrival: &arrival)
         }
 
         let prepared: Prepared
         do {
             prepared = try render(JSON.object(from: body), faults)
         } catch let error as ProviderError {
-            return refuse(error, dialect: dialect, key: key, record: record)
+            return refuse(error, dialect: dialect, key: key, record: record, arrival: &arrival)
         }
 
         let (requestLimit, tokenLimit) = config.limits(for: key)
@@ -74,13 +77,13 @@ struct Simulator: Sendable {
                 message: "Rate limit reached for \(which) (mock-provider): limit \(limit). Please try again in \(retryAfter)s.",
                 retryAfter: retryAfter, limits: limits
             )
-            return refuse(error, dialect: dialect, key: key, record: record)
+            return refuse(error, dialect: dialect, key: key, record: record, arrival: &arrival)
         }
 
         record.streamed = prepared.isStream
         record.promptTokens = prepared.promptTokens
         record.completionTokens = prepared.completionTokens
-        stats.record(key: key, record)
+        arrival.count(key: key, record)
 
         var headers: HTTPFields = [:]
         if limits.isLimited { dialect.addLimitHeaders(limits, to: &headers) }
@@ -96,10 +99,12 @@ struct Simulator: Sendable {
         return faults.status
     }
 
-    private func refuse(_ error: ProviderError, dialect: some ProviderDialect, key: String?, record: RequestRecord) -> Response {
+    private func refuse(
+        _ error: ProviderError, dialect: some ProviderDialect, key: String?, record: RequestRecord, arrival: inout StatsRecorder.Arrival
+    ) -> Response {
         var record = record
         record.status = error.status
-        stats.record(key: key, record)
+        arrival.count(key: key, record)
         var headers: HTTPFields = [.contentType: "application/json"]
         if let retryAfter = error.retryAfter { headers[.retryAfter] = String(retryAfter) }
         if let limits = error.limits, limits.isLimited { dialect.addLimitHeaders(limits, to: &headers) }
