@@ -383,7 +383,9 @@ def test_a_request_cut_by_the_forced_stop_is_logged_as_such(start_gateway, upstr
     """A non-streamed request still waiting for its provider when the drain is cut short: the
     forced stop cancels it. It gets its request log line (gateway_shutting_down), and the
     cancellation is not reported as an unhandled error."""
-    upstream.patch_config({"faults": {"latency_ms": 8000}})
+    # A hang, not a long latency: mock-provider would count a slowed-down request only once its
+    # wait ended, seconds after this test, and the next test's clean slate would wait for it.
+    upstream.patch_config({"faults": {"hang": True}})
     gateway = start_gateway(base_config(upstream.url, server={"shutdown_drain_seconds": 60}))
     outcome = {}
 
