@@ -131,6 +131,18 @@ def test_json_foundation_accepts_but_rfc_8259_does_not_is_invalid_json(gateway, 
     assert_untouched(gateway, upstream)
 
 
+def test_json_nested_past_512_levels_says_so(gateway, upstream):
+    """JSONDecoder reads at most 512 nested containers; deeper (valid) JSON is a 400 that says
+    why and where, not a parse error with no reason. 512 deep is served."""
+    def nested(arrays: int) -> bytes:
+        return _chat_bytes(extra=b',"metadata_x":' + b"[" * arrays + b"]" * arrays)
+    assert gateway.chat(nested(511)).status_code == 200
+    error = error_of(gateway.chat(nested(512)), 400, "invalid_request_error", "invalid_json")
+    offset = nested(512).index(b"[" * 512) + 511
+    assert error["message"] == f"The JSON body of your request is nested more than 512 levels deep (at offset {offset})."
+    assert upstream.stats()["requests"] == 1
+
+
 def test_strictly_valid_json_is_still_served(gateway, upstream):
     """Escapes, multi-byte UTF-8 and every number form RFC 8259 has pass the strict check."""
     content = rb"\"\\\/\b\f\n\r\t\u00e9 \ud83d\ude00 " + "é 日本 😀 \x7f".encode()

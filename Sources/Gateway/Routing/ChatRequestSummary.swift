@@ -97,13 +97,19 @@ struct ChatRequestSummary: Decodable, Sendable {
                 // Strict RFC 8259 first: JSONDecoder alone would pass bodies the providers refuse
                 // (see `StrictJSON`), and a byte-order mark or UTF-16 and UTF-32, which the byte
                 // scanner below (and the duplicate check and body rewrite resting on it) cannot read.
-                if let offset = StrictJSON.firstError(in: bytes) {
-                    throw StrictJSON.isOtherEncoding(bytes)
-                        ? GatewayError.invalidRequest(
+                if let failure = StrictJSON.failure(in: bytes) {
+                    if StrictJSON.isOtherEncoding(bytes) {
+                        throw GatewayError.invalidRequest(
                             "The request body must be JSON encoded as UTF-8, without a byte order mark.", code: "invalid_json")
-                        : GatewayError.invalidRequest(
-                            "We could not parse the JSON body of your request. The body must be valid JSON (RFC 8259); "
-                                + "the first invalid byte is at offset \(offset).", code: "invalid_json")
+                    }
+                    if failure.isTooDeep {
+                        throw GatewayError.invalidRequest(
+                            "The JSON body of your request is nested more than \(StrictJSON.maxDepth) levels deep "
+                                + "(at offset \(failure.offset)).", code: "invalid_json")
+                    }
+                    throw GatewayError.invalidRequest(
+                        "We could not parse the JSON body of your request. The body must be valid JSON (RFC 8259); "
+                            + "the first invalid byte is at offset \(failure.offset).", code: "invalid_json")
                 }
                 return try JSONDecoder().decode(ChatRequestSummary.self, from: Data(bytes))
             }

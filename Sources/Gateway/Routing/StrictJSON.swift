@@ -9,11 +9,29 @@
 /// One pass over the bytes, on the request's hot path: no decoding, no allocation per byte (only
 /// the stack of open containers, one entry per nesting level).
 enum StrictJSON {
-    /// The offset of the first byte that makes `bytes` invalid (`bytes.count` when the text ends
-    /// too early); nil when `bytes` is valid JSON.
-    static func firstError(in bytes: UnsafeRawBufferPointer) -> Int? {
+    /// The most containers (objects and arrays) open at once, the outermost included: the
+    /// limit of Foundation's `JSONDecoder`, which refuses deeper text. Checked here so that such
+    /// a body gets a 400 saying so, instead of a parse error with no reason.
+    static let maxDepth = 512
+
+    /// Why a text is refused.
+    struct Failure: Equatable {
+        /// The first byte that makes the text invalid (its length when the text ends too early),
+        /// or the bracket that opens one container too many.
+        let offset: Int
+        /// Nested deeper than `maxDepth`, though valid JSON as far as read.
+        let isTooDeep: Bool
+    }
+
+    /// Nil when `bytes` is valid JSON nested at most `maxDepth` deep.
+    static func failure(in bytes: UnsafeRawBufferPointer) -> Failure? {
         var scanner = Scanner(bytes: bytes)
-        return scanner.run()
+        return scanner.run().map { Failure(offset: $0, isTooDeep: scanner.tooDeep) }
+    }
+
+    /// The offset of the first byte that makes `bytes` invalid (see `failure`).
+    static func firstError(in bytes: UnsafeRawBufferPointer) -> Int? {
+        failure(in: bytes)?.offset
     }
 
     /// Whether `bytes` look like JSON in another encoding than UTF-8: a byte order mark, or the
@@ -29,6 +47,8 @@ enum StrictJSON {
         var index = 0
         /// The containers open around `index`, innermost last: true for an object.
         var open: [Bool] = []
+        /// Set when the scan stopped at a container past `maxDepth`.
+        var tooDeep = false
 
         init(bytes: UnsafeRawBufferPointer) {
             self.bytes = bytes
@@ -43,6 +63,11 @@ enum StrictJSON {
                 switch bytes[index] {
                 case UInt8(ascii: "{"), UInt8(ascii: "["):
                     let isObject = bytes[index] == UInt8(ascii: "{")
+                    // Counted with this one: `open` holds the containers around it.
+                    guard open.count < StrictJSON.maxDepth else {
+                        tooDeep = true
+                        return index
+                    }
                     index += 1
                     skipSpace()
                     if next(is: isObject ? "}" : "]") {

@@ -70,4 +70,19 @@ struct StrictJSONTests {
             #expect((firstError(bytes) == nil) == !other)
         }
     }
+
+    @Test func depthIsLimitedAsJSONDecoderLimitsIt() {
+        func nested(_ depth: Int) -> String {
+            // An object around depth - 1 arrays: `depth` containers open at the innermost.
+            #"{"model":"m","x":"# + String(repeating: "[", count: depth - 1) + String(repeating: "]", count: depth - 1) + "}"
+        }
+        let deepest = nested(StrictJSON.maxDepth)
+        #expect(deepest.utf8.withContiguousStorageIfAvailable { StrictJSON.failure(in: UnsafeRawBufferPointer($0)) } == .some(nil))
+        let tooDeep = nested(StrictJSON.maxDepth + 1)
+        // The bracket that opens the 513th container: after `{"model":"m","x":` and 511 `[`.
+        let failure = tooDeep.utf8.withContiguousStorageIfAvailable { StrictJSON.failure(in: UnsafeRawBufferPointer($0)) }
+        #expect(failure == .some(StrictJSON.Failure(offset: 17 + 511, isTooDeep: true)))
+        // Invalid text is not "too deep".
+        #expect(Array("[1,]".utf8).withUnsafeBytes { StrictJSON.failure(in: $0) } == StrictJSON.Failure(offset: 3, isTooDeep: false))
+    }
 }
