@@ -5,6 +5,7 @@ Each test owns its redis-server (the session's is shared and must not be killed)
 """
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -37,7 +38,8 @@ def test_fail_closed_answers_503_and_is_not_ready_until_redis_returns(start_gate
         health = gateway.get("/health", key=None)
         assert health.status_code == 200
         assert health.json()["status"] == "unavailable"
-        assert health.json()["store"] | {"error": None} == {"type": "redis", "status": "unavailable", "mode": "fail_closed", "error": None}
+        assert health.json()["store"] | {"error": None} == {
+            "type": "redis", "status": "unavailable", "mode": "fail_closed", "error": None, "kept_settles": 0}
         assert str(redis.port) not in health.text
 
         started = time.monotonic()
@@ -99,6 +101,38 @@ def test_a_redis_that_refuses_writes_is_an_outage_not_a_500(start_gateway, echo_
         assert gateway.chat(BODY).status_code == 200
         # Only the requests Redis itself counted (the fail_open one went to the replica's memory).
         assert gateway.usage()["overview"]["mock"]["total_requests"] == 2
+    finally:
+        redis.stop()
+
+
+def test_a_settle_redis_cannot_take_is_kept_and_made_once_it_serves_again(start_gateway, upstream):
+    """A request reserved in Redis whose answer arrives while Redis refuses writes (the old
+    primary after a failover): its settle is kept and /health counts it; once Redis serves
+    again the settle is made, and the key's day shows the answer's tokens, not the estimate."""
+    redis = RedisServer()
+    try:
+        gateway = start_gateway(base_config(upstream.url, redis=redis.url, server={"redis_failure_mode": "fail_closed"}))
+        upstream.patch_config({"faults": {"latency_ms": 1500}})
+        outcome = {}
+        request = threading.Thread(target=lambda: outcome.update(response=gateway.chat({**BODY, "max_tokens": 1000})))
+        request.start()
+        # At the provider, so its key is reserved in Redis (with the estimate: prompt + 1,000).
+        assert _wait(lambda: upstream.stats()["pending"] == 1)
+        redis.command("REPLICAOF", "127.0.0.1", "1")
+        request.join(10)
+        response = outcome["response"]
+        assert response.status_code == 200, response.text
+        total = response.json()["usage"]["total_tokens"]
+        # Before: the settle failed and the day kept the estimate for good.
+        assert _wait(lambda: gateway.get("/health", key=None).json()["store"]["kept_settles"] == 1)
+
+        redis.command("REPLICAOF", "NO", "ONE")
+        assert _wait(lambda: gateway.get("/health", key=None).json()["store"]["kept_settles"] == 0)
+        [key] = [k for k in gateway.usage()["details"]["mock"]["keys"].values() if k["total_requests"] == 1]
+        assert key["rate_limit_windows"]["tokens_day"] == total
+        assert key["rate_limit_windows"]["tokens_min"] == total
+        assert key["total_tokens"] == total
+        assert _wait(lambda: "made 1 settles kept while Redis could not take them" in gateway.log())
     finally:
         redis.stop()
 

@@ -92,6 +92,8 @@ struct GatewayCommand: AsyncParsableCommand {
             watcher.stop()
             // Whole answers settle beside their write; the last ones may still be in flight.
             await state.settles.finish(within: .seconds(ShutdownDrain.graceAfterExpirySeconds))
+            // Settles Redis could not take during an outage: a last attempt, then said lost.
+            if let store = state.store as? FallbackUsageStore { await store.finishKeptSettles(within: .seconds(2)) }
             state.redis?.close()
         } catch {
             http.shutdown()

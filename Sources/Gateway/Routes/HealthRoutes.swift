@@ -13,6 +13,9 @@ struct HealthRoutes: Sendable {
         let status: String
         let mode: String?
         let error: String?
+        /// Settles Redis could not take (during an outage), waiting to be made; null for the
+        /// memory store.
+        var keptSettles: Int? = nil
 
         // `mode` and `error` are null rather than absent for the memory store and a healthy Redis.
         func encode(to encoder: any Encoder) throws {
@@ -21,9 +24,10 @@ struct HealthRoutes: Sendable {
             try container.encode(status, forKey: .status)
             try container.encode(mode, forKey: .mode)
             try container.encode(error, forKey: .error)
+            try container.encode(keptSettles, forKey: .keptSettles)
         }
 
-        enum CodingKeys: String, CodingKey { case type, status, mode, error }
+        enum CodingKeys: String, CodingKey { case type, status, mode, error, keptSettles = "kept_settles" }
     }
 
     struct Health: Encodable {
@@ -80,8 +84,11 @@ struct HealthRoutes: Sendable {
             return Health(status: "ok", configHash: hash, store: Store(type: "memory", status: "ok", mode: nil, error: nil), lastReloadError: reloadError)
         }
         let mode = state.failureMode.rawValue
+        let kept = (state.store as? FallbackUsageStore)?.keptSettles ?? 0
         if redis.isConnected {
-            return Health(status: "ok", configHash: hash, store: Store(type: "redis", status: "ok", mode: mode, error: nil), lastReloadError: reloadError)
+            return Health(
+                status: "ok", configHash: hash, store: Store(type: "redis", status: "ok", mode: mode, error: nil, keptSettles: kept),
+                lastReloadError: reloadError)
         }
         // Fail-open serves on per-replica windows while Redis is away; fail-closed refuses.
         let status = state.failureMode == .failOpen ? "degraded" : "unavailable"
@@ -89,7 +96,8 @@ struct HealthRoutes: Sendable {
         // answers without an access key. The log has the details.
         let error = redis.lastError?.code.description ?? "connecting"
         return Health(
-            status: status, configHash: hash, store: Store(type: "redis", status: "unavailable", mode: mode, error: error),
+            status: status, configHash: hash,
+            store: Store(type: "redis", status: "unavailable", mode: mode, error: error, keptSettles: kept),
             lastReloadError: reloadError)
     }
 }

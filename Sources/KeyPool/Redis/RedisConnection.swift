@@ -99,7 +99,7 @@ final class RedisConnection: Sendable {
             let (wake, failure) = state.withLock { state -> (Bool, RedisError?) in
                 switch state.status {
                 case .down(let error):
-                    return (false, error)
+                    return (false, error.unsent)
                 case .closed:
                     return (false, RedisError(.closed, "the Redis client was shut down"))
                 case .connecting:
@@ -332,7 +332,7 @@ final class RedisConnection: Sendable {
             return (queued, state.awaiting.removeAll())
         }
         for continuation in awaiting { continuation.resume(throwing: error) }
-        for pending in queued { pending.continuation.resume(throwing: error) }
+        for pending in queued { pending.continuation.resume(throwing: error.unsent) }
     }
 
     private func connect() -> Result<UnsafeMutablePointer<redisContext>, RedisError> {

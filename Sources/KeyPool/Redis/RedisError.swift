@@ -54,6 +54,14 @@ public struct RedisError: Error, Sendable, CustomStringConvertible, Equatable {
         self.message = message
     }
 
+    /// This error as it reaches a command that was never written: a lost connection or a timeout
+    /// leaves its own commands in doubt (they may have run), but one that failed before it was
+    /// sent did not run, and says so as `.unavailable`. Callers rely on the difference: a settle
+    /// that did not run can be made again, one that may have run cannot.
+    var unsent: RedisError {
+        code == .connectionLost || code == .timeout ? RedisError(.unavailable, message) : self
+    }
+
     /// True when the error is about reaching Redis rather than about the command.
     public var isConnectionError: Bool {
         code == .unavailable || code == .connectionLost || code == .timeout || code == .closed

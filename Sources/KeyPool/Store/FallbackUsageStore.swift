@@ -20,14 +20,32 @@ public final class FallbackUsageStore: UsageStore {
     /// are each logged once (the operator's record of when limits held per replica only).
     private let inOutage = Atomic<Bool>(false)
     private let logger: Logger?
+    /// Settles and releases of Redis leases that Redis could not take, made once it can.
+    let backlog: SettleBacklog
 
     public init(
-        primary: any UsageStore, fallback: MemoryUsageStore = MemoryUsageStore(), mode: RedisFailureMode, logger: Logger? = nil
+        primary: any UsageStore, fallback: MemoryUsageStore = MemoryUsageStore(), mode: RedisFailureMode, logger: Logger? = nil,
+        settleRetryInterval: Duration = .seconds(1)
     ) {
         self.primary = primary
         self.fallback = fallback
         self.mode = mode
         self.logger = logger
+        backlog = SettleBacklog(retryInterval: settleRetryInterval, logger: logger) { entry in
+            if entry.release {
+                try await primary.release(entry.lease)
+            } else {
+                try await primary.settle(entry.lease, actualTokens: entry.actualTokens)
+            }
+        }
+    }
+
+    /// Settles waiting for Redis to take them (see `SettleBacklog`).
+    public var keptSettles: Int { backlog.count }
+
+    /// At shutdown: one last attempt at the kept settles, for at most `limit`.
+    public func finishKeptSettles(within limit: Duration) async {
+        await backlog.finish(within: limit)
     }
 
     public func reserve(_ pool: KeyPoolDescriptor, estimatedTokens: Int, excluding: Set<String>) async throws -> Reservation {
@@ -47,16 +65,24 @@ public final class FallbackUsageStore: UsageStore {
     public func settle(_ lease: Lease, actualTokens: Int) async throws {
         if fallbackLeases.withLock({ $0.remove(lease) }) != nil {
             try await fallback.settle(lease, actualTokens: actualTokens)
-        } else {
+            return
+        }
+        do {
             try await primary.settle(lease, actualTokens: actualTokens)
+        } catch where SettleBacklog.keeps(error) {
+            backlog.add(.init(lease: lease, actualTokens: actualTokens, release: false))
         }
     }
 
     public func release(_ lease: Lease) async throws {
         if fallbackLeases.withLock({ $0.remove(lease) }) != nil {
             try await fallback.release(lease)
-        } else {
+            return
+        }
+        do {
             try await primary.release(lease)
+        } catch where SettleBacklog.keeps(error) {
+            backlog.add(.init(lease: lease, actualTokens: 0, release: true))
         }
     }
 
