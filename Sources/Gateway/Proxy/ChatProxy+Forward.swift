@@ -60,7 +60,8 @@ extension ChatProxy {
         do {
             response = try await state.http.post(
                 url, headers: upstreamHeaders, body: upstreamBody,
-                deadline: .now() + .milliseconds(Int64(attempt.timeoutSeconds * 1000)))
+                deadline: .now() + .milliseconds(Int64(attempt.timeoutSeconds * 1000)),
+                preferring: attempt.summary.stream ? context.channel.eventLoop : nil)
         } catch {
             let failure = UpstreamFailure.transport(error, provider: attempt.provider, keyID: attempt.lease.keyID)
             tried(failure.kind.rawValue)

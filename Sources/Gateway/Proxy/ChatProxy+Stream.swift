@@ -65,82 +65,86 @@ extension ChatProxy {
             settles.run { await Self.settle(store: store, attempt.lease, release: false, tokens: tokens, logger: logger) }
         }
         return .answered(Response(status: .ok, headers: headers, body: UnwrittenBody.body(abandoned: abandoned) { writer in
-            var translator = translatorSoFar
-            metrics.streamStarted()
-            defer { metrics.streamEnded() }
-            // An error the provider reported inside its stream; the rest of the stream is skipped.
-            var reported: GatewayError?
-            var outcome = StreamPump.Outcome.finished
-            // Time to first token, as gateways measure it: to the first event written to the
-            // client (in OpenAI's streams the first chunk, which may carry only the role).
-            var firstTokenSent = false
-            func noteFirstToken() {
-                guard !firstTokenSent else { return }
-                firstTokenSent = true
-                let seconds = record.elapsedSeconds
-                metrics.timeToFirstToken(provider: attempt.provider, model: attempt.candidate.model, seconds: seconds)
-                record.update { $0.timeToFirstTokenSeconds = seconds }
-            }
-            do {
-                if start.readableBytes > 0 {
-                    try await writer.write(start)
-                    noteFirstToken()
+            // On the client connection's event loop, where the upstream connection was opened
+            // too: each event then reaches the client without a hand-off between threads.
+            try await withTaskExecutorPreference(EventLoopTaskExecutor(channel.eventLoop)) {
+                var translator = translatorSoFar
+                metrics.streamStarted()
+                defer { metrics.streamEnded() }
+                // An error the provider reported inside its stream; the rest of the stream is skipped.
+                var reported: GatewayError?
+                var outcome = StreamPump.Outcome.finished
+                // Time to first token, as gateways measure it: to the first event written to the
+                // client (in OpenAI's streams the first chunk, which may carry only the role).
+                var firstTokenSent = false
+                func noteFirstToken() {
+                    guard !firstTokenSent else { return }
+                    firstTokenSent = true
+                    let seconds = record.elapsedSeconds
+                    metrics.timeToFirstToken(provider: attempt.provider, model: attempt.candidate.model, seconds: seconds)
+                    record.update { $0.timeToFirstTokenSeconds = seconds }
                 }
-            } catch {
-                outcome = .clientGone
-            }
-            if outcome == .finished, !upstreamEnded {
-                outcome = await StreamPump.run(
-                    upstream: chunks, channel: channel, drain: drain, writeTimeout: .milliseconds(Int64(attempt.timeoutSeconds * 1000))
-                ) { chunk in
-                    guard reported == nil else { return }
-                    let out: ByteBuffer
-                    do throws(GatewayError) {
-                        out = try translator.feed(chunk)
-                    } catch {
-                        reported = error.redacting(attempt.hidden)
-                        return
-                    }
-                    if out.readableBytes > 0 {
-                        try await writer.write(out)
+                do {
+                    if start.readableBytes > 0 {
+                        try await writer.write(start)
                         noteFirstToken()
                     }
+                } catch {
+                    outcome = .clientGone
                 }
+                if outcome == .finished, !upstreamEnded {
+                    outcome = await StreamPump.run(
+                        upstream: chunks, channel: channel, drain: drain, writeTimeout: .milliseconds(Int64(attempt.timeoutSeconds * 1000))
+                    ) { chunk in
+                        guard reported == nil else { return }
+                        let out: ByteBuffer
+                        do throws(GatewayError) {
+                            out = try translator.feed(chunk)
+                        } catch {
+                            reported = error.redacting(attempt.hidden)
+                            return
+                        }
+                        if out.readableBytes > 0 {
+                            try await writer.write(out)
+                            noteFirstToken()
+                        }
+                    }
+                }
+                let provider = attempt.provider
+                // A body that ended cleanly before the stream's end marker was cut on the way: an
+                // interrupted stream for the client, never a whole answer with `[DONE]` appended.
+                if outcome == .finished, reported == nil, !translator.isComplete { outcome = .upstreamFailed }
+                switch (outcome, reported) {
+                case (.clientGone, _):
+                    record.update { $0.error = "client_disconnected" }
+                case (.clientStalled, _):
+                    record.update { $0.error = "client_stalled" }
+                    logger.warning("stream to a client that stopped reading for \(attempt.timeoutSeconds) s closed after \(translator.dataEvents) events")
+                case (.drainExpired, _):
+                    record.update { $0.error = "gateway_shutting_down" }
+                    logger.warning("stream from \(provider) ended by the shutdown drain after \(translator.dataEvents) events")
+                    try? await writer.write(StreamPump.drainEvent)
+                    try? await writer.finish(nil)
+                case (.finished, nil):
+                    let tail = translator.finish()
+                    if tail.readableBytes > 0 { try? await writer.write(tail) }
+                    try? await writer.finish(nil)
+                case (_, let reported?):
+                    record.update { $0.error = reported.code ?? reported.type }
+                    logger.warning("upstream \(provider) reported an error in its stream: \(reported.message)")
+                    try? await writer.write(StreamPump.errorEvent(reported))
+                    try? await writer.finish(nil)
+                case (.upstreamFailed, nil):
+                    record.update { $0.error = "stream_interrupted" }
+                    logger.warning("upstream \(provider) stream broke after \(translator.dataEvents) events")
+                    try? await writer.write(StreamPump.errorEvent(provider: provider))
+                    try? await writer.finish(nil)
+                }
+                let tokens = Self.streamedTokens(translator, attempt)
+                if let usage = translator.usage { Self.noteUsage(usage, attempt, metrics: metrics, record: record) }
+                await Self.settle(store: store, attempt.lease, release: false, tokens: tokens, logger: logger)
+                if outcome == .clientGone || outcome == .clientStalled { throw StreamPump.ClientGone() }
             }
-            let provider = attempt.provider
-            // A body that ended cleanly before the stream's end marker was cut on the way: an
-            // interrupted stream for the client, never a whole answer with `[DONE]` appended.
-            if outcome == .finished, reported == nil, !translator.isComplete { outcome = .upstreamFailed }
-            switch (outcome, reported) {
-            case (.clientGone, _):
-                record.update { $0.error = "client_disconnected" }
-            case (.clientStalled, _):
-                record.update { $0.error = "client_stalled" }
-                logger.warning("stream to a client that stopped reading for \(attempt.timeoutSeconds) s closed after \(translator.dataEvents) events")
-            case (.drainExpired, _):
-                record.update { $0.error = "gateway_shutting_down" }
-                logger.warning("stream from \(provider) ended by the shutdown drain after \(translator.dataEvents) events")
-                try? await writer.write(StreamPump.drainEvent)
-                try? await writer.finish(nil)
-            case (.finished, nil):
-                let tail = translator.finish()
-                if tail.readableBytes > 0 { try? await writer.write(tail) }
-                try? await writer.finish(nil)
-            case (_, let reported?):
-                record.update { $0.error = reported.code ?? reported.type }
-                logger.warning("upstream \(provider) reported an error in its stream: \(reported.message)")
-                try? await writer.write(StreamPump.errorEvent(reported))
-                try? await writer.finish(nil)
-            case (.upstreamFailed, nil):
-                record.update { $0.error = "stream_interrupted" }
-                logger.warning("upstream \(provider) stream broke after \(translator.dataEvents) events")
-                try? await writer.write(StreamPump.errorEvent(provider: provider))
-                try? await writer.finish(nil)
-            }
-            let tokens = Self.streamedTokens(translator, attempt)
-            if let usage = translator.usage { Self.noteUsage(usage, attempt, metrics: metrics, record: record) }
-            await Self.settle(store: store, attempt.lease, release: false, tokens: tokens, logger: logger)
-            if outcome == .clientGone || outcome == .clientStalled { throw StreamPump.ClientGone() }
         }))
     }
 

@@ -18,7 +18,9 @@ struct SSEEventSplitter {
             body(event)
         }
         if pending.readableBytes == 0 {
-            pending.clear()
+            // Not `clear()`: the events just cut still share the buffer, so clearing it would
+            // allocate a new one, and the next chunk replaces it anyway.
+            pending = ByteBuffer()
         } else if pending.readerIndex > 4096 {
             pending.discardReadBytes()
         }

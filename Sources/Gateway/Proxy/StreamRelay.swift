@@ -26,15 +26,22 @@ struct StreamRelay {
     /// The bytes to forward for `chunk`: its whole events, minus a usage-only chunk the client
     /// did not ask for. Empty while an event is still incomplete.
     mutating func process(_ chunk: ByteBuffer) -> ByteBuffer {
-        var out = ByteBuffer()
+        // A chunk usually holds one event: it goes out as the slice it is, without a copy.
+        var out: ByteBuffer?
         // Moved out while it works so its buffer stays uniquely referenced (no copy on write).
         var splitter = self.splitter
         self.splitter = SSEEventSplitter()
         splitter.feed(chunk) { event in
-            if forward(event) { var event = event; out.writeBuffer(&event) }
+            guard forward(event) else { return }
+            if out == nil {
+                out = event
+            } else {
+                var event = event
+                out!.writeBuffer(&event)
+            }
         }
         self.splitter = splitter
-        return out
+        return out ?? ByteBuffer()
     }
 
     /// What is left of an upstream stream that ended mid-event.
@@ -44,6 +51,7 @@ struct StreamRelay {
     private static let usageKey = Array(#""usage""#.utf8)
     private static let finishReasonKey = Array(#""finish_reason""#.utf8)
     private static let errorEventStart = Array(#"{"error""#.utf8)
+    private static let dataPrefix = Array("data:".utf8)
 
     private mutating func forward(_ event: ByteBuffer) -> Bool {
         event.withUnsafeReadableBytes { bytes -> Bool in
@@ -75,7 +83,7 @@ struct StreamRelay {
 
     /// The payload of the event's single `data:` line (the only form chat streams use).
     private static func dataPayload(_ bytes: UnsafeRawBufferPointer) -> Slice<UnsafeRawBufferPointer>? {
-        let prefix = Array("data:".utf8)
+        let prefix = dataPrefix
         var start = bytes.startIndex
         // Skip comment or other field lines before the data line.
         while start < bytes.endIndex {

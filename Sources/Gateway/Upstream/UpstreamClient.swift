@@ -64,7 +64,13 @@ final class UpstreamClient: Sendable {
     }
 
     /// POSTs `body` to `url` and returns the answer once its head arrives (by `deadline`).
-    func post(_ url: String, headers: [(String, String)], body: ByteBuffer, deadline: NIODeadline) async throws -> UpstreamResponse {
+    ///
+    /// `preferring`: the event loop the answer will be relayed on (the client connection's). A
+    /// pooled connection on that loop is taken first and a new one is opened on it, so a relay
+    /// running there (`EventLoopTaskExecutor`) reads the upstream without a thread hand-off.
+    func post(
+        _ url: String, headers: [(String, String)], body: ByteBuffer, deadline: NIODeadline, preferring eventLoop: (any EventLoop)? = nil
+    ) async throws -> UpstreamResponse {
         let (key, path) = try Self.parse(url)
         var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: path)
         head.headers.reserveCapacity(headers.count + 2)
@@ -73,7 +79,7 @@ final class UpstreamClient: Sendable {
         for (name, value) in headers { head.headers.add(name: name, value: value) }
         head.headers.add(name: "Content-Length", value: String(body.readableBytes))
         while true {
-            let (channel, pooled) = try await checkout(key, deadline: deadline)
+            let (channel, pooled) = try await checkout(key, deadline: deadline, preferring: eventLoop)
             do {
                 return try await send(head, body, deadline: deadline, on: channel)
             } catch let error as UpstreamClientError where error.beforeAnswer && pooled && !Task.isCancelled {
@@ -121,25 +127,42 @@ final class UpstreamClient: Sendable {
     }
 
     /// A connection for one request, and whether it served an earlier one (pooled).
-    private func checkout(_ key: PoolKey, deadline: NIODeadline) async throws -> (any Channel, pooled: Bool) {
+    private func checkout(
+        _ key: PoolKey, deadline: NIODeadline, preferring eventLoop: (any EventLoop)?
+    ) async throws -> (any Channel, pooled: Bool) {
         let step = try state.withLock { state -> Checkout? in
             if state.shutDown { throw UpstreamClientError(.shutDown) }
-            return Self.take(&state.pools[key, default: Pool()], limit: limit)
+            return Self.take(&state.pools[key, default: Pool()], limit: limit, preferring: eventLoop)
         }
         switch step {
         case .pooled(let channel):
             return (channel, true)
         case .connect:
-            return (try await connect(key, deadline: deadline), false)
+            return (try await connect(key, deadline: deadline, on: eventLoop), false)
         case nil:
             if let pooled = try await waitForConnection(key, deadline: deadline) { return (pooled, true) }
-            return (try await connect(key, deadline: deadline), false)
+            return (try await connect(key, deadline: deadline, on: eventLoop), false)
         }
     }
 
-    /// A pooled connection still open (the most recently used first: the likeliest to be warm),
-    /// or a slot to open one (counted now), or nil when the pool is full.
-    private static func take(_ pool: inout Pool, limit: Int) -> Checkout? {
+    /// How far back from the most recently pooled connection `take` looks for one on the
+    /// preferred event loop: connections sit on the few loops in turn, so one is near the end,
+    /// and the look stays short however large the pool.
+    private static let preferenceWindow = 8
+
+    /// A pooled connection still open (on the preferred event loop if one of the most recently
+    /// used is, else the most recently used: the likeliest to be warm), or a slot to open one
+    /// (counted now), or nil when the pool is full.
+    private static func take(_ pool: inout Pool, limit: Int, preferring eventLoop: (any EventLoop)? = nil) -> Checkout? {
+        if let eventLoop {
+            var index = pool.idle.endIndex
+            while index > max(pool.idle.startIndex, pool.idle.endIndex - preferenceWindow) {
+                index -= 1
+                if pool.idle[index].eventLoop === eventLoop, pool.idle[index].isActive {
+                    return .pooled(pool.idle.remove(at: index))
+                }
+            }
+        }
         while let channel = pool.idle.popLast() {
             if channel.isActive { return .pooled(channel) }
         }
@@ -224,7 +247,7 @@ final class UpstreamClient: Sendable {
         waiter?.continuation.resume(returning: nil)
     }
 
-    private func connect(_ key: PoolKey, deadline: NIODeadline) async throws -> any Channel {
+    private func connect(_ key: PoolKey, deadline: NIODeadline, on eventLoop: (any EventLoop)?) async throws -> any Channel {
         let remaining = deadline - .now()
         guard remaining > .zero else {
             released(nil, key)
@@ -244,7 +267,7 @@ final class UpstreamClient: Sendable {
         let serverName = key.host.contains(":") || key.host.allSatisfy({ $0.isNumber || $0 == "." }) ? nil : key.host
         let readTimeout = self.readTimeout
         let idleTimeout = self.idleTimeout
-        let bootstrap = ClientBootstrap(group: group)
+        let bootstrap = ClientBootstrap(group: eventLoop ?? group)
             .connectTimeout(min(connectTimeout, remaining))
             .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { [self] channel in

@@ -27,8 +27,13 @@ enum UpstreamConnection {
         }
 
         func didTerminate() {
-            // Decided on the event loop by the handler: the answer may be ending right now, and
-            // the connection then already serves the next request.
+            abandon()
+        }
+
+        /// Stops the answer before its end (unless it already ended): the connection closes and
+        /// the reader's next read fails. Decided on the event loop by the handler: the answer may
+        /// be ending right now, and the connection then already serves the next request.
+        func abandon() {
             if !complete.load(ordering: .acquiring) { channel.pipeline.fireUserInboundEventTriggered(ReaderGone(demand: ObjectIdentifier(self))) }
         }
     }
@@ -60,6 +65,11 @@ enum UpstreamConnection {
         private let idleTimeout: TimeAmount
         /// The silence or idle timer that is running, if any.
         private var timer: Scheduled<Void>?
+        /// When the request was written or the last read arrived: the silence timer, armed once
+        /// per request, looks at it when it fires rather than being re-armed at every read (a
+        /// timer cancelled and scheduled again for each SSE event cost an allocation and two
+        /// updates of the event loop's timer heap per event).
+        private var lastActivity = NIODeadline.uptimeNanoseconds(0)
 
         init(readTimeout: TimeAmount, idleTimeout: TimeAmount, onReusable: @escaping @Sendable (any Channel) -> Void) {
             self.readTimeout = readTimeout
@@ -74,11 +84,20 @@ enum UpstreamConnection {
         /// While a request is in flight: fails it after `readTimeout` without a read, unless the
         /// reader has paused reads (back-pressure), which is not the provider's silence.
         private func armSilence(_ context: ChannelHandlerContext) {
+            lastActivity = .now()
+            scheduleSilenceCheck(context, at: lastActivity + readTimeout)
+        }
+
+        private func scheduleSilenceCheck(_ context: ChannelHandlerContext, at deadline: NIODeadline) {
             timer?.cancel()
-            timer = context.eventLoop.assumeIsolated().scheduleTask(in: readTimeout) { [context] in
+            timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [context] in
                 let paused = (try? context.channel.syncOptions?.getOption(ChannelOptions.autoRead)) == false
+                let due = self.lastActivity + self.readTimeout
                 if paused {
                     self.armSilence(context)
+                } else if due > .now() {
+                    // A read arrived since the timer was set: the silence counts from it.
+                    self.scheduleSilenceCheck(context, at: due)
                 } else {
                     self.fail(context, UpstreamClientError(.timeout, "no data within the read timeout"))
                 }
@@ -116,7 +135,7 @@ enum UpstreamConnection {
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             if case .closed = state { return }
-            armSilence(context)
+            lastActivity = .now()
             switch (unwrapInboundIn(data), state) {
             case (.head(let head), .awaitingHead(let promise, let timer)):
                 // 1xx heads (100 Continue) are not answers: the real head follows, on the clock.
@@ -126,7 +145,7 @@ enum UpstreamConnection {
                 let made = UpstreamBody.Producer.makeSequence(
                     backPressureStrategy: .init(lowWatermark: 2, highWatermark: 16), finishOnDeinit: false, delegate: demand)
                 state = .body(made.source, demand, keepAlive: head.isKeepAlive)
-                promise.succeed(UpstreamResponse(status: head.status, headers: head.headers, body: UpstreamBody(producer: made.sequence)))
+                promise.succeed(UpstreamResponse(status: head.status, headers: head.headers, body: UpstreamBody(producer: made.sequence, demand: demand)))
             case (.body(let chunk), .body(let source, _, _)):
                 switch source.yield(chunk) {
                 case .produceMore: break

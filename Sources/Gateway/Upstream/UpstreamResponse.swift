@@ -18,6 +18,8 @@ struct UpstreamBody: AsyncSequence, Sendable {
     >
 
     let producer: Producer
+    /// The connection's side of the reading, to stop the answer from outside the reading task.
+    let demand: UpstreamConnection.Demand
 
     func makeAsyncIterator() -> Producer.AsyncIterator {
         producer.makeAsyncIterator()
