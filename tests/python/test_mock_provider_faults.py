@@ -307,3 +307,43 @@ def test_hang_from_config_anthropic(mock):
     client = anthropic.Anthropic(api_key="sk-hang", base_url=mock.url, max_retries=0, timeout=1.0)
     with pytest.raises(anthropic.APITimeoutError):
         client.messages.create(model="c", max_tokens=10, messages=MESSAGES)
+
+
+# The provider's own error event ending a stream --------------------------------------------------
+
+def test_stream_error_event_openai(mock):
+    """N events, then OpenAI-compatible servers' `data: {"error": ...}`, and a clean end: the
+    openai SDK raises APIError with the event's error, after the chunks before it."""
+    received = []
+    with pytest.raises(openai.APIError) as raised:
+        for chunk in chat(mock, {"x-mock-stream-error-after-chunks": "2"}, stream=True):
+            received.append(chunk.choices[0].delta.content)
+    assert received == ["", "Mock "]
+    assert raised.value.body == {
+        "message": "Injected fault: error event in the stream (mock-provider).",
+        "type": "server_error", "param": None, "code": "stream_error"}
+    assert mock.key_stats(KEY)["statuses"] == {"200": 1}
+
+
+def stream_events(mock, path: str, body: dict, headers: dict, end: str = "\n\n") -> list[str]:
+    """The raw events of a stream that ends cleanly (no transport error)."""
+    with httpx.stream("POST", f"{mock.url}{path}", headers=headers, json=body, timeout=10) as response:
+        assert response.status_code == 200
+        text = response.read().decode()
+    return [event for event in text.split(end) if event]
+
+
+def test_stream_error_event_anthropic_and_gemini_from_config(mock):
+    mock.patch_config({"keys": {KEY: {"faults": {"stream_error_after_chunks": 1}}}})
+    events = stream_events(
+        mock, "/v1/messages", {"model": "c", "max_tokens": 10, "stream": True, "messages": MESSAGES},
+        {"x-api-key": KEY, "anthropic-version": "2023-06-01"})
+    assert events[0].startswith("event: message_start\n")
+    assert events[1:] == ['event: error\ndata: {"error":{"message":"Injected fault: error event in the stream '
+                          '(mock-provider).","type":"overloaded_error"},"type":"error"}']
+    events = stream_events(
+        mock, "/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse",
+        {"contents": [{"role": "user", "parts": [{"text": QUESTION}]}]}, {"x-goog-api-key": KEY}, end="\r\n\r\n")
+    assert len(events) == 2 and events[0].startswith('data: {"candidates"')
+    assert events[1] == ('data: {"error":{"code":500,"message":"Injected fault: error event in the stream '
+                         '(mock-provider).","status":"INTERNAL"}}')

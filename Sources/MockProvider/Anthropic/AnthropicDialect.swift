@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import NIOCore
 
 /// Anthropic's `x-api-key`, required `anthropic-version`, error shape and
 /// `anthropic-ratelimit-*` headers (reset times in RFC 3339).
@@ -39,6 +40,11 @@ struct AnthropicDialect: ProviderDialect {
         default: "api_error"
         }
         return ["type": "error", "error": ["type": .string(type), "message": .string(error.message)]]
+    }
+
+    /// `event: error` with `overloaded_error`, Anthropic's usual failure once a stream runs.
+    func streamErrorEvent() -> ByteBuffer {
+        SSE.event("error", errorBody(ProviderError(status: 529, message: Self.streamErrorMessage)))
     }
 
     func addLimitHeaders(_ limits: LimitStatus, to headers: inout HTTPFields) {

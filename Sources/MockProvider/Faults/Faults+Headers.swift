@@ -15,6 +15,7 @@ extension Faults {
         static let retryAfter = HTTPField.Name("x-mock-retry-after")!
         static let cutAfter = HTTPField.Name("x-mock-cut-after-chunks")!
         static let stallAfter = HTTPField.Name("x-mock-stall-after-chunks")!
+        static let streamErrorAfter = HTTPField.Name("x-mock-stream-error-after-chunks")!
         static let hang = HTTPField.Name("x-mock-hang")!
     }
 
@@ -38,6 +39,7 @@ extension Faults {
             retryAfter: int(Header.retryAfter),
             cutAfterChunks: int(Header.cutAfter),
             stallAfterChunks: int(Header.stallAfter),
+            streamErrorAfterChunks: int(Header.streamErrorAfter),
             hang: headers[Header.hang].map { ["1", "true", "yes"].contains($0.lowercased()) }
         )
     }

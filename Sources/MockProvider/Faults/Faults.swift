@@ -26,6 +26,9 @@ struct Faults: Codable, Sendable, Equatable {
     var cutAfterChunks: Int?
     /// Stop sending after this many SSE events and keep the connection open until the client leaves.
     var stallAfterChunks: Int?
+    /// After this many SSE events, send the API's own in-stream error event and end the stream
+    /// cleanly: how providers report a failure once the answer has started.
+    var streamErrorAfterChunks: Int?
     /// Never send the response head; hold the connection until the client gives up.
     var hang: Bool?
 
@@ -41,6 +44,7 @@ struct Faults: Codable, Sendable, Equatable {
         case retryAfter = "retry_after"
         case cutAfterChunks = "cut_after_chunks"
         case stallAfterChunks = "stall_after_chunks"
+        case streamErrorAfterChunks = "stream_error_after_chunks"
         case hang
     }
 
@@ -59,6 +63,7 @@ struct Faults: Codable, Sendable, Equatable {
             retryAfter: other.retryAfter ?? retryAfter,
             cutAfterChunks: other.cutAfterChunks ?? cutAfterChunks,
             stallAfterChunks: other.stallAfterChunks ?? stallAfterChunks,
+            streamErrorAfterChunks: other.streamErrorAfterChunks ?? streamErrorAfterChunks,
             hang: other.hang ?? hang
         )
     }

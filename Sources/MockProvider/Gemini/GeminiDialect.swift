@@ -1,5 +1,6 @@
 import HTTPTypes
 import Hummingbird
+import NIOCore
 
 /// Gemini's key (`x-goog-api-key` or `?key=`) and Google's error shape. Gemini sends no
 /// rate-limit headers; a 429 carries `Retry-After` and a RetryInfo detail in the body.
@@ -41,6 +42,12 @@ struct GeminiDialect: ProviderDialect {
     func invalidKey() -> ProviderError {
         ProviderError(
             status: 400, message: "API key not valid. Please pass a valid API key. (mock-provider)", reason: "API_KEY_INVALID")
+    }
+
+    /// `data: {"error":{"code":500,...,"status":"INTERNAL"}}`, as `alt=sse` streams report one
+    /// (CRLF-framed, like Gemini's other events).
+    func streamErrorEvent() -> ByteBuffer {
+        SSE.data(errorBody(ProviderError(status: 500, message: Self.streamErrorMessage)), lineEnd: "\r\n")
     }
 
     func addLimitHeaders(_ limits: LimitStatus, to headers: inout HTTPFields) {}

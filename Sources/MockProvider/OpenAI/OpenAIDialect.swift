@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import NIOCore
 
 /// OpenAI's key header, error shape and `x-ratelimit-*` headers.
 struct OpenAIDialect: ProviderDialect {
@@ -32,6 +33,14 @@ struct OpenAIDialect: ProviderDialect {
         default: ("server_error", nil)
         }
         return ["error": ["message": .string(error.message), "type": type, "param": nil, "code": code]]
+    }
+
+    /// `data: {"error":{...}}`, as OpenAI-compatible servers end a stream that failed; with a
+    /// `code`, so a client can tell it from the `type`.
+    func streamErrorEvent() -> ByteBuffer {
+        SSE.data(["error": [
+            "message": .string(Self.streamErrorMessage), "type": "server_error", "param": nil, "code": "stream_error",
+        ]])
     }
 
     func addLimitHeaders(_ limits: LimitStatus, to headers: inout HTTPFields) {

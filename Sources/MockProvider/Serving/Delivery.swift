@@ -3,9 +3,13 @@ import Hummingbird
 import NIOCore
 
 /// Writes a prepared answer the way the faults say: time to first byte, gaps between stream
-/// events, a cut connection or a stalled one.
+/// events, a cut connection, a stalled one, or the provider's error event ending the stream.
 enum Delivery {
-    static func response(_ prepared: Prepared, headers: HTTPFields, faults: Faults, channel: any Channel) -> Response {
+    /// `streamError`: the dialect's error event, sent in place of the rest of a stream when
+    /// `faults.streamErrorAfterChunks` is set.
+    static func response(
+        _ prepared: Prepared, headers: HTTPFields, faults: Faults, streamError: ByteBuffer? = nil, channel: any Channel
+    ) -> Response {
         var headers = headers
         guard let events = prepared.events else {
             headers[.contentType] = "application/json"
@@ -14,7 +18,7 @@ enum Delivery {
         headers[.contentType] = "text/event-stream"
         headers[.cacheControl] = "no-cache"
         let paced = faults.ttfbMs != nil || faults.chunkGapMs != nil
-            || faults.cutAfterChunks != nil || faults.stallAfterChunks != nil
+            || faults.cutAfterChunks != nil || faults.stallAfterChunks != nil || faults.streamErrorAfterChunks != nil
         if !paced {
             // No timing asked for: hand every event to the channel in one write (still a chunked
             // stream), which is several times cheaper than one write and flush per event.
@@ -34,6 +38,11 @@ enum Delivery {
                 }
                 if let cut = faults.cutAfterChunks, index >= cut { throw ConnectionCut() }
                 if index > 0 { await Delay.milliseconds(faults.chunkGapMs) }
+                if let streamError, let after = faults.streamErrorAfterChunks, index >= after {
+                    // The body then ends cleanly: the error event is the stream's last word.
+                    try await writer.write(streamError)
+                    break
+                }
                 try await writer.write(event)
             }
             try await writer.finish(nil)

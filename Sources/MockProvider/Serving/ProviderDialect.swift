@@ -1,5 +1,6 @@
 import HTTPTypes
 import Hummingbird
+import NIOCore
 
 /// What differs between the OpenAI, Anthropic and Gemini APIs outside the answer itself:
 /// where the key travels, the error shape and the rate-limit headers.
@@ -16,6 +17,9 @@ protocol ProviderDialect: Sendable {
     func addLimitHeaders(_ limits: LimitStatus, to headers: inout HTTPFields)
     /// The refusal of a key the mock does not accept (a missing key is always a 401).
     func invalidKey() -> ProviderError
+    /// The event a stream ends with when the provider fails after the answer has started
+    /// (`stream_error_after_chunks`), in the API's own form.
+    func streamErrorEvent() -> ByteBuffer
 }
 
 extension ProviderDialect {
@@ -24,4 +28,6 @@ extension ProviderDialect {
     func invalidKey() -> ProviderError {
         ProviderError(status: 401, message: "Invalid API key (mock-provider).")
     }
+
+    static var streamErrorMessage: String { "Injected fault: error event in the stream (mock-provider)." }
 }

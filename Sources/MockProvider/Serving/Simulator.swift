@@ -87,7 +87,8 @@ struct Simulator: Sendable {
 
         var headers: HTTPFields = [:]
         if limits.isLimited { dialect.addLimitHeaders(limits, to: &headers) }
-        return Delivery.response(prepared, headers: headers, faults: faults, channel: context.channel)
+        let streamError = faults.streamErrorAfterChunks == nil ? nil : dialect.streamErrorEvent()
+        return Delivery.response(prepared, headers: headers, faults: faults, streamError: streamError, channel: context.channel)
     }
 
     /// The status an injected fault answers with, if this request is to fail.
