@@ -65,6 +65,44 @@ struct StreamRelayTests {
         #expect(ended.dataEvents == 1)
     }
 
+    /// The code the log gets for an upstream's own error event: `code`, else `type`, else
+    /// `upstream_error`; the event itself is relayed as it came.
+    @Test(arguments: [
+        (#"{"error":{"message":"boom","type":"server_error","code":"x"}}"#, "x"),
+        (#"{"error":{"message":"boom","type":"server_error","param":null,"code":null}}"#, "server_error"),
+        (#"{ "error" : {"type":"server_error"}}"#, "server_error"),
+        (#"{"error":{"message":"boom","code":502}}"#, "502"),
+        (#"{"error":{"message":"boom","code":"a\"b"}}"#, "a\"b"),
+        (#"{"error":{"message":"boom","code":""}}"#, "upstream_error"),
+        (#"{"error":"boom"}"#, "upstream_error"),
+    ])
+    func errorEventCode(payload: String, code: String) {
+        let event = "data: \(payload)\n\n"
+        let (out, relay) = relay(Self.role + event, wantsUsage: false, size: 5)
+        #expect(out == Self.role + event)
+        #expect(relay.relayedError == code)
+        #expect(relay.isComplete)
+        #expect(relay.dataEvents == 1)
+    }
+
+    /// OpenRouter's mid-stream failure: a chunk with an `error` member beside `choices` and
+    /// `"finish_reason":"error"`.
+    @Test func openRouterErrorChunk() {
+        let chunk = #"data: {"id":"c","choices":[{"index":0,"delta":{"content":""},"finish_reason":"error"}],"error":{"code":"server_error","message":"Provider disconnected"}}"# + "\n\n"
+        let (out, relay) = relay(Self.role + chunk, wantsUsage: false, size: 64)
+        #expect(out == Self.role + chunk)
+        #expect(relay.relayedError == "server_error")
+        #expect(relay.isComplete)
+    }
+
+    /// Content that mentions errors, and members named like it, are no error event.
+    @Test func contentAboutErrorsIsNoErrorEvent() {
+        let mentions = #"data: {"choices":[{"delta":{"content":"{\"error\": 1}"},"index":0,"finish_reason":"stop"}],"errors":null}"# + "\n\n"
+        let (_, relay) = relay(Self.role + mentions + Self.done, wantsUsage: false, size: 7)
+        #expect(relay.relayedError == nil)
+        #expect(relay.dataEvents == 2)
+    }
+
     @Test func crlfEventsAndPartialTail() {
         let stream = "data: {\"choices\":[]}\r\n\r\n: keep-alive\r\n\r\ndata: {\"cho"
         let (out, relay) = relay(stream, wantsUsage: false, size: 3)

@@ -11,6 +11,8 @@ import socket
 import time
 
 import httpx
+import openai
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway_fixtures import (
@@ -339,3 +341,37 @@ def test_every_authorized_request_logs_its_access_key_id(gateway):
     assert [(l["endpoint"], l["access_key_id"]) for l in lines] == [
         ("/v1/models", key_id(SECOND_ACCESS_KEY)), ("/v1/models/gpt-4o", key_id(SECOND_ACCESS_KEY)),
         ("/v1/usage", key_id(SECOND_ACCESS_KEY))]
+
+
+def test_an_upstream_error_event_ending_a_stream_is_logged_with_its_code(gateway, upstream):
+    """An OpenAI-compatible upstream that ends a stream with its own error event (mock-provider's
+    `stream_error_after_chunks`): the client gets the event as it came, and the request's log
+    line carries the provider's code, not the `null` of a success."""
+    upstream.patch_config({"faults": {"stream_error_after_chunks": 2}})
+    received = []
+    with pytest.raises(openai.APIError) as raised:
+        for chunk in gateway.openai().chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True):
+            received.append(chunk.choices[0].delta.content)
+    assert received == ["", "Mock "]
+    assert (raised.value.body["type"], raised.value.body["code"]) == ("server_error", "stream_error")
+    [line] = wait_for_lines(gateway, 1)
+    assert (line["status"], line["stream"], line["attempts"]) == (200, True, 1)
+    assert line["error"] == "stream_error"
+    # The gateway says so in its own warning too, as for Gemini's and Anthropic's stream errors.
+    assert "reported an error in its stream: stream_error" in gateway.log()
+
+
+def test_an_upstream_error_event_without_a_code_is_logged_with_its_type(start_gateway, echo_upstream):
+    """`"code": null` (OpenAI's own server errors) or no code: the event's `type` is logged; the
+    bytes relayed are the upstream's, with nothing added after them."""
+    gateway = start_gateway(base_config(echo_upstream.url))
+    chunk = json.dumps({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini",
+                        "choices": [{"index": 0, "delta": {"content": "Hel"}, "finish_reason": None}]})
+    error = '{ "error": {"message": "boom", "type": "server_error", "param": null, "code": null}}'
+    body = f"data: {chunk}\n\ndata: {error}\n\n".encode()
+    echo_upstream.responder = lambda record: (200, {"Content-Type": "text/event-stream"}, body)
+    response, events = stream_chat(gateway, GOOD)
+    assert response.status_code == 200
+    assert response.content == body
+    [line] = wait_for_lines(gateway, 1)
+    assert line["error"] == "server_error"

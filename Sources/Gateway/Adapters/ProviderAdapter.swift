@@ -59,4 +59,13 @@ protocol ChatStreamTranslator: Sendable {
     /// before that was cut short on the way (a proxy, a restart) and must not be passed off as
     /// a whole answer.
     var isComplete: Bool { get }
+
+    /// The code of an error event the upstream ended its stream with that went to the client as
+    /// it came (OpenAI-compatible streams: the event is already in the client's format); nil
+    /// when there was none. Translators of other formats throw such errors from `feed` instead.
+    var relayedError: String? { get }
+}
+
+extension ChatStreamTranslator {
+    var relayedError: String? { nil }
 }

@@ -114,6 +114,9 @@ extension ChatProxy {
                 // A body that ended cleanly before the stream's end marker was cut on the way: an
                 // interrupted stream for the client, never a whole answer with `[DONE]` appended.
                 if outcome == .finished, reported == nil, !translator.isComplete { outcome = .upstreamFailed }
+                // The upstream's own error event ended the stream (the client has it) before the
+                // connection broke: a `stream_interrupted` event after it would only confuse.
+                if outcome == .upstreamFailed, translator.relayedError != nil { outcome = .finished }
                 switch (outcome, reported) {
                 case (.clientGone, _):
                     record.update { $0.error = "client_disconnected" }
@@ -126,8 +129,15 @@ extension ChatProxy {
                     try? await writer.write(StreamPump.drainEvent)
                     try? await writer.finish(nil)
                 case (.finished, nil):
-                    let tail = translator.finish()
-                    if tail.readableBytes > 0 { try? await writer.write(tail) }
+                    // An upstream error event relayed as it came ended the stream: the client has
+                    // it and nothing goes after it, but the log must not pass it off as a success.
+                    if let relayed = translator.relayedError {
+                        record.update { $0.error = relayed }
+                        logger.warning("upstream \(provider) reported an error in its stream: \(relayed)")
+                    } else {
+                        let tail = translator.finish()
+                        if tail.readableBytes > 0 { try? await writer.write(tail) }
+                    }
                     try? await writer.finish(nil)
                 case (_, let reported?):
                     record.update { $0.error = reported.code ?? reported.type }

@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 
 /// Follows an OpenAI-style chat completion stream on its way to the client: notes the usage
@@ -15,9 +16,12 @@ struct StreamRelay {
     /// A chunk carried a non-null `finish_reason`: the answer is whole even if `[DONE]` never
     /// comes (some OpenAI-compatible servers end without it).
     private(set) var sawFinishReason = false
-    /// An `{"error": ...}` event: the upstream ended the stream with its own error, which the
-    /// client already has (a second, gateway-made error event would only confuse it).
-    private(set) var sawError = false
+    /// The code of the upstream's own error event (`{"error": ...}`, or OpenRouter's chunk
+    /// with `"finish_reason":"error"` and an `error` member): its `code`, else its `type`, else
+    /// `upstream_error`. The client already has the event (a second, gateway-made error event
+    /// would only confuse it); the request log and the proxy's warning need the code.
+    private(set) var errorCode: String?
+    var sawError: Bool { errorCode != nil }
 
     init(clientWantsUsage: Bool) {
         self.clientWantsUsage = clientWantsUsage
@@ -50,7 +54,7 @@ struct StreamRelay {
     private static let donePayload = Array("[DONE]".utf8)
     private static let usageKey = Array(#""usage""#.utf8)
     private static let finishReasonKey = Array(#""finish_reason""#.utf8)
-    private static let errorEventStart = Array(#"{"error""#.utf8)
+    private static let errorKey = Array(#""error""#.utf8)
     private static let dataPrefix = Array("data:".utf8)
 
     private mutating func forward(_ event: ByteBuffer) -> Bool {
@@ -60,13 +64,20 @@ struct StreamRelay {
                 sawDone = true
                 return true
             }
-            if payload.starts(with: Self.errorEventStart) {
-                sawError = true
+            // Only a payload whose first member is `error` is read further: content chunks
+            // start with `id` or `choices`, so the hot path costs a few byte compares.
+            if Self.startsWithErrorMember(payload) {
+                if errorCode == nil { errorCode = Self.errorCode(in: payload) }
                 return true
             }
             dataEvents += 1
-            if !sawFinishReason {
-                sawFinishReason = Self.valueStart(of: Self.finishReasonKey, in: payload) == UInt8(ascii: "\"")
+            if !sawFinishReason, let reason = Self.valueIndex(of: Self.finishReasonKey, in: payload) {
+                sawFinishReason = payload[reason] == UInt8(ascii: "\"")
+                // OpenRouter reports a provider's failure mid-stream as a chunk with an `error`
+                // member beside `choices` and this finish reason (read only on such a chunk).
+                if payload[reason...].starts(with: Self.errorKey), errorCode == nil {
+                    errorCode = Self.errorCode(in: payload)
+                }
             }
             // Most chunks carry `"usage":null` (or nothing); only a real usage object is decoded.
             guard Self.valueStart(of: Self.usageKey, in: payload) == UInt8(ascii: "{") else { return true }
@@ -104,9 +115,58 @@ struct StreamRelay {
     /// The first byte of the value after the first occurrence of `key` (past the colon and any
     /// spaces), or nil when the key is absent: `"` for a string, `{` for an object, `n` for null.
     private static func valueStart(of key: [UInt8], in payload: Slice<UnsafeRawBufferPointer>) -> UInt8? {
+        valueIndex(of: key, in: payload).map { payload[$0] }
+    }
+
+    /// Where that value starts.
+    private static func valueIndex(of key: [UInt8], in payload: Slice<UnsafeRawBufferPointer>) -> Int? {
         guard var index = find(key, in: payload) else { return nil }
         while index < payload.endIndex, payload[index] == 0x20 || payload[index] == UInt8(ascii: ":") { index += 1 }
-        return index < payload.endIndex ? payload[index] : nil
+        return index < payload.endIndex ? index : nil
+    }
+
+    /// Whether the payload is an object whose first member is `error` (`{"error":`, spaces
+    /// allowed): how OpenAI-compatible servers send an error inside a stream.
+    private static func startsWithErrorMember(_ payload: Slice<UnsafeRawBufferPointer>) -> Bool {
+        var index = payload.startIndex
+        func skipSpace() { while index < payload.endIndex, payload[index] == 0x20 || payload[index] == 0x09 { index += 1 } }
+        skipSpace()
+        guard index < payload.endIndex, payload[index] == UInt8(ascii: "{") else { return false }
+        index += 1
+        skipSpace()
+        guard payload[index...].starts(with: errorKey) else { return false }
+        index += errorKey.count
+        skipSpace()
+        return index < payload.endIndex && payload[index] == UInt8(ascii: ":")
+    }
+
+    /// The error member's `code` (a string or a number, as OpenRouter sends HTTP statuses),
+    /// else its `type`, else `upstream_error`: what the log's `error` field says. Found with
+    /// `TopLevelFields` (no values built); only the chosen string is decoded.
+    private static func errorCode(in payload: Slice<UnsafeRawBufferPointer>) -> String {
+        let bytes = UnsafeRawBufferPointer(rebasing: payload)
+        guard let error = TopLevelFields(bytes: bytes)?.field("error"),
+            bytes[error.value].first == UInt8(ascii: "{")
+        else { return "upstream_error" }
+        let object = UnsafeRawBufferPointer(rebasing: bytes[error.value])
+        guard let members = TopLevelFields(bytes: object) else { return "upstream_error" }
+        for name in ["code", "type"] {
+            guard let member = members.field(name) else { continue }
+            let literal = UnsafeRawBufferPointer(rebasing: object[member.value])
+            if let text = scalarText(literal), !text.isEmpty { return ClientText.echo(text) }
+        }
+        return "upstream_error"
+    }
+
+    /// A JSON string's value, or a number's digits; nil for null (and objects or arrays).
+    private static func scalarText(_ literal: UnsafeRawBufferPointer) -> String? {
+        guard let first = literal.first, first != UInt8(ascii: "n"), first != UInt8(ascii: "{"), first != UInt8(ascii: "[")
+        else { return nil }
+        guard first == UInt8(ascii: "\"") else { return String(decoding: literal, as: UTF8.self) }
+        guard literal.count >= 2 else { return nil }
+        let inside = UnsafeRawBufferPointer(rebasing: literal[1..<(literal.count - 1)])
+        guard inside.contains(UInt8(ascii: "\\")) else { return String(decoding: inside, as: UTF8.self) }
+        return try? JSONDecoder().decode(String.self, from: Data(literal))  // escapes: rare
     }
 
     /// The index just past the first occurrence of `needle`.
@@ -131,4 +191,6 @@ extension StreamRelay: ChatStreamTranslator {
     mutating func finish() -> ByteBuffer { ByteBuffer() }
 
     var isComplete: Bool { sawDone || sawFinishReason || sawError }
+
+    var relayedError: String? { errorCode }
 }
