@@ -8,6 +8,7 @@ the provider reported.
 from __future__ import annotations
 
 import json
+import time
 
 import openai
 import pytest
@@ -169,6 +170,35 @@ def test_unsupported_member_is_a_400_and_nothing_is_sent(start_gateway, echo_ups
     # The reservation was released: the refused request does not count.
     key = gateway.usage()["details"]["native"]["keys"][KEY_IDS[0]]
     assert (key["requests"], key["rate_limit_windows"]["tokens_day"]) == (0, 0)
+
+
+@pytest.mark.parametrize("kind", ["gemini", "anthropic"])
+def test_a_request_the_adapter_refuses_made_no_attempt(start_gateway, echo_upstream, kind):
+    """Nothing reached the upstream, so `x-gateway-attempts` (and the log's `attempts`) is 0, as
+    docs/api.md defines it: upstream tries made. The headers still name the entry that refused."""
+    gateway = start_gateway(native_config(echo_upstream.url, kind))
+    member = {"n": 2} if kind == "anthropic" else {"logprobs": True}
+    response = gateway.chat({"model": MODELS[kind], "messages": MESSAGES, **member})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["param"] == next(iter(member))
+    assert response.headers["x-gateway-attempts"] == "0"
+    assert (response.headers["x-gateway-provider"], response.headers["x-gateway-model"]) == ("native", MODELS[kind])
+    assert "x-gateway-key-id" not in response.headers
+    assert echo_upstream.requests == []
+    [line] = request_lines(gateway, 1)
+    assert (line["status"], line["attempts"], line["error"]) == (400, 0, "unsupported_parameter")
+    assert (line["provider"], line["model"], line["key_id"]) == ("native", MODELS[kind], None)
+
+
+def request_lines(gateway, count: int) -> list[dict]:
+    """The gateway's request log lines, once `count` are written (the writer runs beside)."""
+    deadline = time.monotonic() + 5
+    while True:
+        lines = [json.loads(line) for line in gateway.log().splitlines() if line.startswith("{")]
+        lines = [line for line in lines if line["msg"] == "request"]
+        if len(lines) >= count or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.02)
 
 
 def interrupted_stream_text(gateway, kind: str) -> str:

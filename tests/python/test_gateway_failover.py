@@ -200,6 +200,91 @@ def test_fallbacks_serve_a_model_whose_keys_are_exhausted(start_gateway, upstrea
     assert response.json()["model"] == "claude-3-5-haiku-latest"
 
 
+# A candidate that cannot take the request ------------------------------------------------------
+
+GEMINI_KEY = "sk-mock-zeta-6666"
+JSON_SCHEMA = {"type": "json_schema", "json_schema": {"name": "city", "schema": {
+    "type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}}}
+
+
+def gemini_entry(upstream) -> dict:
+    """A third provider, Gemini's API on the same mock with its own key."""
+    upstream.patch_config({"keys": {GEMINI_KEY: {}}})
+    return {"provider": "gem", "type": "gemini", "base_url": upstream.url,
+            "models": ["gemini-mock-flash"], "key": [GEMINI_KEY]}
+
+
+def three_provider_gateway(start_gateway, upstream, auto_models: list[str]):
+    """The mock entry with one key allowed one request a minute, the Anthropic backup and the
+    Gemini entry; `auto-models` as given."""
+    config = base_config(upstream.url, entry={"key": [A], "max_request_min": 1}, **{"auto-models": auto_models})
+    config["provider_keys"] += [backup_entry(upstream), gemini_entry(upstream)]
+    return start_gateway(config)
+
+
+def reservations(gateway, provider: str) -> int:
+    """gateway_key_reservations_total over every outcome for `provider` (granted or refused)."""
+    with new_http_client(timeout=10) as client:
+        text = client.get(f"{gateway.url}/metrics").text
+    return sum(int(float(line.rsplit(" ", 1)[1])) for line in text.splitlines()
+               if line.startswith("gateway_key_reservations_total{") and f'provider="{provider}"' in line)
+
+
+@pytest.mark.parametrize("extra", [{"n": 2}, {"response_format": JSON_SCHEMA}], ids=["n", "json_schema"])
+def test_auto_model_passes_over_a_candidate_that_cannot_translate_the_request(start_gateway, upstream, extra):
+    """[openai-type model at its limit, anthropic model, gemini model]: Anthropic cannot express
+    `n: 2` or a JSON schema, Gemini can. The refusal is the candidate's, not the client's: the
+    request goes on to Gemini, and the Anthropic entry gets neither an upstream request nor a
+    key reservation (translation is checked before a key is reserved)."""
+    gateway = three_provider_gateway(
+        start_gateway, upstream, ["gpt-4o-mini", "claude-3-5-haiku-latest", "gemini-mock-flash"])
+    client = gateway.openai()
+    first = client.chat.completions.with_raw_response.create(model="auto-model", messages=MESSAGES)
+    assert first.headers["x-gateway-provider"] == "mock"  # its one request this minute
+
+    raw = client.chat.completions.with_raw_response.create(model="auto-model", messages=MESSAGES, **extra)
+    completion = raw.parse()
+    assert (raw.headers["x-gateway-provider"], raw.headers["x-gateway-model"]) == ("gem", "gemini-mock-flash")
+    assert raw.headers["x-gateway-key-id"] == key_id(GEMINI_KEY)
+    assert raw.headers["x-gateway-attempts"] == "1"
+    assert completion.model == "gemini-mock-flash"
+    assert upstream.key_stats(BACKUP_KEY)["requests"] == 0
+    assert upstream.key_stats(GEMINI_KEY)["statuses"] == {"200": 1}
+    assert reservations(gateway, "backup") == 0
+    assert gateway.key_usage("backup")[key_id(BACKUP_KEY)]["requests"] == 0
+
+
+def test_a_busy_candidate_answers_before_one_that_cannot_translate(start_gateway, upstream):
+    """No candidate serves `n: 2`: the openai-type one is at its limit, the Anthropic one cannot
+    express it. The busy answer (429 with Retry-After) is the useful one, since a retry can
+    succeed; the Anthropic 400 would tell the client to change a request that is fine."""
+    gateway = three_provider_gateway(start_gateway, upstream, ["gpt-4o-mini", "claude-3-5-haiku-latest"])
+    assert gateway.chat({**GOOD, "model": "auto-model"}).status_code == 200
+    response = gateway.chat({**GOOD, "model": "auto-model", "n": 2})
+    assert response.status_code == 429, response.text
+    assert response.json()["error"]["code"] == "rate_limit_exceeded"
+    assert 1 <= int(response.headers["retry-after"]) <= 60
+    assert response.headers["x-gateway-attempts"] == "0"
+    assert "x-gateway-provider" not in response.headers
+    assert upstream.key_stats(BACKUP_KEY)["requests"] == 0
+
+
+def test_when_every_candidate_refuses_to_translate_the_first_refusal_is_the_answer(start_gateway, upstream):
+    """Neither Anthropic nor Gemini takes `logprobs`: the first candidate's 400, naming it, with
+    no key tried (`x-gateway-attempts: 0`, no key id) and nothing sent or reserved."""
+    gateway = three_provider_gateway(start_gateway, upstream, ["claude-3-5-haiku-latest", "gemini-mock-flash"])
+    with pytest.raises(openai.BadRequestError) as raised:
+        gateway.openai().chat.completions.create(model="auto-model", messages=MESSAGES, logprobs=True)
+    error = raised.value.body
+    assert (error["type"], error["code"], error["param"]) == ("invalid_request_error", "unsupported_parameter", "logprobs")
+    headers = raised.value.response.headers
+    assert (headers["x-gateway-provider"], headers["x-gateway-model"]) == ("backup", "claude-3-5-haiku-latest")
+    assert headers["x-gateway-attempts"] == "0"
+    assert "x-gateway-key-id" not in headers and "retry-after" not in headers
+    assert upstream.stats()["requests"] == 0
+    assert reservations(gateway, "backup") == 0 and reservations(gateway, "gem") == 0
+
+
 # Circuit breaker ------------------------------------------------------------------------------
 
 def test_a_provider_whose_keys_all_fail_is_skipped_by_every_replica(start_gateway, upstream, redis_server):

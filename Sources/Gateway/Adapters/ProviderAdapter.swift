@@ -2,12 +2,25 @@ import HTTPTypes
 import NIOCore
 
 /// What to send upstream for one chat completion: appended to the entry's `base_url`.
+///
+/// Built once per candidate, before a key is reserved for it: a request the candidate cannot
+/// take is then passed over without a store round trip, and every key tried for the candidate
+/// reuses the translation. So the key is not in it; `headers(key:)` adds it per try.
 struct UpstreamRequest: Sendable {
     /// Path and query after `base_url`, e.g. `/v1beta/models/gemini-1.5-flash:generateContent`.
     var path: String
-    /// Authentication and API headers (the provider entry's own `headers` are added by the proxy).
-    var headers: [(name: String, value: String)]
+    /// The header that carries the provider key (`x-api-key`, `x-goog-api-key`, `Authorization`).
+    var keyHeader: String
+    /// What goes before the key in that header (`Bearer ` for `Authorization`).
+    var keyPrefix = ""
+    /// API headers besides the key (the provider entry's own `headers` are added by the proxy).
+    var apiHeaders: [(name: String, value: String)]
     var body: ByteBuffer
+
+    /// The headers for a try with `key`: the key's header first, then the API's.
+    func headers(key: String) -> [(name: String, value: String)] {
+        [(keyHeader, keyPrefix + key)] + apiHeaders
+    }
 }
 
 /// Translates between OpenAI's chat completions API, which clients speak, and one provider's
@@ -17,11 +30,11 @@ struct UpstreamRequest: Sendable {
 /// Every function is pure (no I/O), so each translation has golden tests of its own.
 protocol ProviderAdapter: Sendable {
     /// The upstream request for an OpenAI chat completion request `body` (already validated
-    /// into `summary`). Fields the provider cannot express throw a 400 naming the field, or
-    /// are dropped as the adapter's docs say; never silently changed.
+    /// into `summary`), without the key (see `UpstreamRequest`). Fields the provider cannot
+    /// express throw a 400 naming the field, or are dropped as the adapter's docs say; never
+    /// silently changed.
     func request(
-        _ body: ByteBuffer, summary: ChatRequestSummary, upstreamModel: String, secret: String,
-        defaultMaxTokens: Int
+        _ body: ByteBuffer, summary: ChatRequestSummary, upstreamModel: String, defaultMaxTokens: Int
     ) throws(GatewayError) -> UpstreamRequest
 
     /// A complete upstream answer as an OpenAI `chat.completion` body, with its usage.

@@ -17,6 +17,12 @@ struct FailoverTally: Sendable {
     /// the candidates skipped for it (the one the request comes closest to fitting); `window`
     /// is "minute" or "day".
     private var tooLarge: (estimate: Int, limit: Int, window: String)?
+    /// The first candidate whose provider's API cannot express the request (Anthropic and
+    /// `n: 2`), with that candidate's provider and model for the answer's headers.
+    private var untranslatable: (error: GatewayError, provider: String, model: String)?
+    /// Whether the untranslatable candidate came before any candidate too small for the
+    /// request: of two answers that waiting would not change, the earlier candidate's is given.
+    private var untranslatableFirst = false
 
     mutating func attempted() { attempts += 1 }
 
@@ -45,6 +51,15 @@ struct FailoverTally: Sendable {
         return false
     }
 
+    /// A candidate passed over because its adapter refused to translate the request: a property
+    /// of the candidate, not of the request, so the next candidate is tried; the refusal is
+    /// the answer only when no candidate was held back for a reason that passes (see `error`).
+    mutating func untranslatable(_ error: GatewayError, provider: String, model: String) {
+        guard untranslatable == nil else { return }
+        untranslatable = (error, provider, model)
+        untranslatableFirst = tooLarge == nil
+    }
+
     mutating func failed(_ failure: UpstreamFailure, model: String, cooldownMillis: Int64) {
         lastFailure = failure
         lastModel = model
@@ -60,13 +75,22 @@ struct FailoverTally: Sendable {
     /// limit, or 503 when only failures stood in the way: open circuit breakers, or keys all
     /// cooling down after failing upstream (a 429 there would tell clients and dashboards that a
     /// limit was hit, when the provider is failing or has rejected every key). Retry-After says
-    /// when a key frees up. When
-    /// the only obstacle was the request's size against the keys' token limits, 400: waiting
-    /// would not help, so there is no Retry-After for clients to honour forever.
+    /// when a key frees up: a busy candidate's answer wins, since a retry can succeed. When
+    /// the only obstacles were permanent (the request's size against the keys' token limits,
+    /// or providers whose API cannot express it), 400: waiting would not help, so there is no
+    /// Retry-After for clients to honour forever; the first such candidate's reason is given.
     /// `maxTokensParam`: the request's member that sets the answer's length (see
     /// `ChatRequestSummary.maxTokensParam`), named by the 400.
     func error(model: String, maxTokensParam: String = "max_tokens") -> GatewayError {
-        if lastFailure == nil, !refusedByLimits, !refusedByBreaker, !refusedByFailures, let tooLarge {
+        let onlyPermanent = lastFailure == nil && !refusedByLimits && !refusedByBreaker && !refusedByFailures
+        if onlyPermanent, let untranslatable, untranslatableFirst || tooLarge == nil {
+            // No key was tried for it: the candidate's provider and model, no key id.
+            return untranslatable.error.with([
+                ProxyHeaders.provider: untranslatable.provider, ProxyHeaders.model: untranslatable.model,
+                ProxyHeaders.attempts: String(attempts),
+            ])
+        }
+        if onlyPermanent, let tooLarge {
             return GatewayError(
                 .badRequest,
                 "This request needs about \(tooLarge.estimate) tokens (its size in tokens plus \(maxTokensParam)), more than "

@@ -16,34 +16,30 @@ extension ChatProxy {
         }
     }
 
-    /// Sends one try upstream. Throws only errors that end the request (the body cannot be
-    /// expressed for the provider); upstream failures another key may mend come back as
-    /// `.failed`, with the reservation still held for `penalize` to refund.
-    func forward(_ body: ByteBuffer, _ attempt: Attempt, context: GatewayContext) async throws -> AttemptResult {
+    /// The upstream request for `candidate`, without a key: translated for Gemini and
+    /// Anthropic (throws the 400 naming what the provider cannot express), the body as it came
+    /// for OpenAI-compatible upstreams (`model` and `stream_options` rewritten where needed).
+    static func upstreamRequest(
+        _ body: ByteBuffer, summary: ChatRequestSummary, candidate: RouteCandidate, defaultMaxTokens: Int
+    ) throws(GatewayError) -> UpstreamRequest {
+        if let adapter = adapter(for: candidate.provider.type) {
+            return try adapter.request(
+                body, summary: summary, upstreamModel: candidate.upstreamModel, defaultMaxTokens: defaultMaxTokens)
+        }
+        return UpstreamRequest(
+            path: "/chat/completions", keyHeader: "Authorization", keyPrefix: "Bearer ",
+            apiHeaders: [("Content-Type", "application/json")],
+            body: BodyRewriter.rewrite(body, summary: summary, upstreamModel: candidate.upstreamModel))
+    }
+
+    /// Sends one try upstream. Throws only errors that end the request (an answer the gateway
+    /// cannot pass on); upstream failures another key may mend come back as `.failed`, with the
+    /// reservation still held for `penalize` to refund.
+    func forward(_ attempt: Attempt, context: GatewayContext) async throws -> AttemptResult {
         let provider = attempt.candidate.provider
         let adapter = Self.adapter(for: provider.type)
-        let url: String
-        var upstreamHeaders: [(String, String)]
-        let upstreamBody: ByteBuffer
-        if let adapter {
-            let translated: UpstreamRequest
-            do throws(GatewayError) {
-                translated = try adapter.request(
-                    body, summary: attempt.summary, upstreamModel: attempt.candidate.upstreamModel,
-                    secret: attempt.secret, defaultMaxTokens: attempt.defaultMaxTokens)
-            } catch {
-                // The request cannot be expressed for this provider: nothing was sent.
-                await settle(attempt.lease, release: true, tokens: 0, context: context)
-                throw error.with(attempt.headers)
-            }
-            url = provider.baseURL + translated.path
-            upstreamHeaders = translated.headers.map { ($0.name, $0.value) }
-            upstreamBody = translated.body
-        } else {
-            url = provider.baseURL + "/chat/completions"
-            upstreamHeaders = [("Authorization", "Bearer \(attempt.secret)"), ("Content-Type", "application/json")]
-            upstreamBody = BodyRewriter.rewrite(body, summary: attempt.summary, upstreamModel: attempt.candidate.upstreamModel)
-        }
+        let url = provider.baseURL + attempt.request.path
+        var upstreamHeaders = attempt.request.headers(key: attempt.secret).map { ($0.name, $0.value) }
         upstreamHeaders.append(("Accept", attempt.summary.stream ? "text/event-stream" : "application/json"))
         for (name, value) in provider.headers { upstreamHeaders.append((name, value)) }
 
@@ -59,7 +55,7 @@ extension ChatProxy {
         }
         do {
             response = try await state.http.post(
-                url, headers: upstreamHeaders, body: upstreamBody,
+                url, headers: upstreamHeaders, body: attempt.request.body,
                 deadline: .now() + .milliseconds(Int64(attempt.timeoutSeconds * 1000)),
                 preferring: attempt.summary.stream ? context.channel.eventLoop : nil)
         } catch {

@@ -51,6 +51,17 @@ struct ChatProxy: Sendable {
             // A request larger than a key's per-minute or per-day token limit fits no key of
             // this candidate, now or later: no reserve, and no Retry-After that would never come.
             guard tally.fits(estimate, candidate.pool.limits) else { continue }
+            // Translated before a key is reserved: a candidate whose API cannot express the
+            // request (Anthropic and `n: 2`) is passed over without a store round trip, and a
+            // later candidate may serve it. The refusal is the answer only if none can.
+            let upstreamRequest: UpstreamRequest
+            do throws(GatewayError) {
+                upstreamRequest = try Self.upstreamRequest(
+                    body, summary: summary, candidate: candidate, defaultMaxTokens: defaultMaxTokens)
+            } catch {
+                tally.untranslatable(error, provider: candidate.provider.name, model: candidate.model)
+                continue
+            }
             var tried: Set<String> = []
             while tried.count < policy.maxAttempts {
                 let reservation: Reservation
@@ -82,11 +93,12 @@ struct ChatProxy: Sendable {
                     $0.attempts = tally.attempts
                 }
                 let attempt = Attempt(
-                    candidate: candidate, lease: lease, secret: secret, summary: summary, attempts: tally.attempts,
-                    promptEstimate: promptEstimate, defaultMaxTokens: defaultMaxTokens,
+                    candidate: candidate, lease: lease, secret: secret, summary: summary, request: upstreamRequest,
+                    attempts: tally.attempts,
+                    promptEstimate: promptEstimate,
                     timeoutSeconds: state.http.timeoutSeconds,
                     bodyLog: running.config.logging.bodies ? running.redactor : nil)
-                switch try await forward(body, attempt, context: context) {
+                switch try await forward(attempt, context: context) {
                 case .answered(let response):
                     return response
                 case .failed(let failure):
@@ -102,7 +114,16 @@ struct ChatProxy: Sendable {
                 }
             }
         }
-        throw tally.error(model: summary.model, maxTokensParam: summary.maxTokensParam)
+        let error = tally.error(model: summary.model, maxTokensParam: summary.maxTokensParam)
+        // The log line names the provider and model the answer's headers name (the last try's,
+        // or the candidate that could not take the request).
+        if let provider = error.headers[ProxyHeaders.provider] {
+            record.update {
+                $0.provider = provider
+                $0.model = error.headers[ProxyHeaders.model]
+            }
+        }
+        throw error
     }
 
     /// One try of one key.
@@ -111,11 +132,11 @@ struct ChatProxy: Sendable {
         let lease: Lease
         let secret: String
         let summary: ChatRequestSummary
+        /// The candidate's upstream request, translated once for all its keys (no key in it).
+        let request: UpstreamRequest
         /// This try's number within the request (`x-gateway-attempts`).
         let attempts: Int
         let promptEstimate: Int
-        /// The completion-token default for providers that need one (Anthropic's max_tokens).
-        let defaultMaxTokens: Int
         /// The upstream timeout (`UpstreamClient.timeoutSeconds`); also how long one write to a
         /// stream's client may wait before the client counts as gone.
         let timeoutSeconds: Double

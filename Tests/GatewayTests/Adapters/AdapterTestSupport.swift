@@ -34,8 +34,7 @@ enum AdapterTestSupport {
         _ adapter: some ProviderAdapter, _ body: String, model: String = "upstream-model", defaultMaxTokens: Int = 4096
     ) throws -> UpstreamRequest {
         try adapter.request(
-            ByteBuffer(string: body), summary: summary(body), upstreamModel: model, secret: "sk-secret",
-            defaultMaxTokens: defaultMaxTokens)
+            ByteBuffer(string: body), summary: summary(body), upstreamModel: model, defaultMaxTokens: defaultMaxTokens)
     }
 
     static func refusal(_ adapter: some ProviderAdapter, _ body: String) -> GatewayError? {

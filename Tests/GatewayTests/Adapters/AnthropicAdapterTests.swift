@@ -24,7 +24,7 @@ struct AnthropicAdapterTests {
             """
         let request = try Support.translate(adapter, body, model: "claude-3-5-haiku-latest")
         #expect(request.path == "/v1/messages")
-        #expect(request.headers.map { "\($0.name): \($0.value)" } == [
+        #expect(request.headers(key: "sk-secret").map { "\($0.name): \($0.value)" } == [
             "x-api-key: sk-secret", "anthropic-version: 2023-06-01", "content-type: application/json",
         ])
         #expect(Support.canonical(request.body) == Support.canonical("""

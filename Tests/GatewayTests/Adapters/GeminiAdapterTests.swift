@@ -35,7 +35,7 @@ struct GeminiAdapterTests {
             """
         let request = try Support.translate(adapter, body, model: "gemini-2.0-flash")
         #expect(request.path == "/v1beta/models/gemini-2.0-flash:generateContent")
-        #expect(request.headers.map { "\($0.name): \($0.value)" } == ["x-goog-api-key: sk-secret", "content-type: application/json"])
+        #expect(request.headers(key: "sk-secret").map { "\($0.name): \($0.value)" } == ["x-goog-api-key: sk-secret", "content-type: application/json"])
         #expect(Support.canonical(request.body) == Support.canonical("""
             {"contents":[{"role":"user","parts":[{"text":"Hello"}]}],
              "systemInstruction":{"parts":[{"text":"Be brief.\\n\\nAnswer in French."}]},

@@ -73,4 +73,58 @@ struct FailoverTallyTests {
         tally.failed(failure(.timeout), model: "m", cooldownMillis: 5_000)
         #expect(tally.error(model: "m").status == .gatewayTimeout)
     }
+
+    func unsupported(_ param: String) -> GatewayError {
+        GatewayError(.badRequest, "no \(param)", type: "invalid_request_error", param: param, code: "unsupported_parameter")
+    }
+
+    @Test func whenEveryCandidateRefusesToTranslateTheFirstRefusalIsTheAnswer() {
+        var tally = FailoverTally()
+        tally.untranslatable(unsupported("n"), provider: "anthropic", model: "claude")
+        tally.untranslatable(unsupported("logprobs"), provider: "gemini", model: "gemini-pro")
+        let error = tally.error(model: "auto-model")
+        #expect(error.status == .badRequest)
+        #expect(error.param == "n")
+        // No key was tried: the refusing candidate is named, with no key id and no Retry-After.
+        #expect(error.headers[ProxyHeaders.provider] == "anthropic")
+        #expect(error.headers[ProxyHeaders.model] == "claude")
+        #expect(error.headers[ProxyHeaders.keyID] == nil)
+        #expect(error.headers[ProxyHeaders.attempts] == "0")
+        #expect(error.headers[.retryAfter] == nil)
+    }
+
+    @Test func aBusyCandidateOrAFailedTryWinsOverARefusalToTranslate() {
+        var tally = FailoverTally()
+        tally.refused(retryAfterMillis: 2_000, reason: .windowsFull)
+        tally.untranslatable(unsupported("n"), provider: "anthropic", model: "claude")
+        let busy = tally.error(model: "auto-model")
+        #expect(busy.status == .tooManyRequests)
+        #expect(busy.headers[.retryAfter] == "2")
+
+        var failed = FailoverTally()
+        failed.untranslatable(unsupported("n"), provider: "anthropic", model: "claude")
+        failed.attempted()
+        failed.failed(failure(.serverError, status: 500), model: "gpt", cooldownMillis: 1_000)
+        #expect(failed.error(model: "auto-model").status == .badGateway)
+
+        var opened = FailoverTally()
+        opened.untranslatable(unsupported("n"), provider: "anthropic", model: "claude")
+        opened.refused(retryAfterMillis: 3_000, reason: .circuitOpen)
+        #expect(opened.error(model: "auto-model").code == "provider_unavailable")
+    }
+
+    @Test func ofTwoPermanentObstaclesTheEarlierCandidatesIsGiven() {
+        let small = KeyLimits(tokensPerMinute: 10)
+        var tooLargeFirst = FailoverTally()
+        let fitsA = tooLargeFirst.fits(100, small)
+        #expect(!fitsA)
+        tooLargeFirst.untranslatable(unsupported("n"), provider: "anthropic", model: "claude")
+        #expect(tooLargeFirst.error(model: "m").code == "token_limit_exceeded")
+
+        var refusalFirst = FailoverTally()
+        refusalFirst.untranslatable(unsupported("n"), provider: "anthropic", model: "claude")
+        let fitsB = refusalFirst.fits(100, small)
+        #expect(!fitsB)
+        #expect(refusalFirst.error(model: "m").code == "unsupported_parameter")
+    }
 }

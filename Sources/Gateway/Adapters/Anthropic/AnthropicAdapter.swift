@@ -33,17 +33,15 @@ struct AnthropicAdapter: ProviderAdapter {
     var now: @Sendable () -> Int = { Int(Date().timeIntervalSince1970) }
 
     func request(
-        _ body: ByteBuffer, summary: ChatRequestSummary, upstreamModel: String, secret: String, defaultMaxTokens: Int
+        _ body: ByteBuffer, summary: ChatRequestSummary, upstreamModel: String, defaultMaxTokens: Int
     ) throws(GatewayError) -> UpstreamRequest {
         let openAI = try OpenAIChatRequest(body)
         try Self.policy.check(openAI)
         let request = try AnthropicRequest(
             openAI, model: upstreamModel, maxTokens: summary.maxTokens ?? defaultMaxTokens, stream: summary.stream)
         return UpstreamRequest(
-            path: "/v1/messages",
-            headers: [
-                ("x-api-key", secret), ("anthropic-version", Self.apiVersion), ("content-type", "application/json"),
-            ],
+            path: "/v1/messages", keyHeader: "x-api-key",
+            apiHeaders: [("anthropic-version", Self.apiVersion), ("content-type", "application/json")],
             body: try AdapterJSON.encode(request))
     }
 

@@ -37,7 +37,7 @@ struct GeminiAdapter: ProviderAdapter {
     var callIDPrefix: @Sendable () -> String = { GeminiToolCallID.randomPrefix() }
 
     func request(
-        _ body: ByteBuffer, summary: ChatRequestSummary, upstreamModel: String, secret: String, defaultMaxTokens: Int
+        _ body: ByteBuffer, summary: ChatRequestSummary, upstreamModel: String, defaultMaxTokens: Int
     ) throws(GatewayError) -> UpstreamRequest {
         let openAI = try OpenAIChatRequest(body)
         try Self.policy.check(openAI)
@@ -45,7 +45,7 @@ struct GeminiAdapter: ProviderAdapter {
         let method = summary.stream ? "streamGenerateContent?alt=sse" : "generateContent"
         return UpstreamRequest(
             path: "/v1beta/models/\(Self.pathSegment(upstreamModel)):\(method)",
-            headers: [("x-goog-api-key", secret), ("content-type", "application/json")],
+            keyHeader: "x-goog-api-key", apiHeaders: [("content-type", "application/json")],
             body: try AdapterJSON.encode(request))
     }
 
