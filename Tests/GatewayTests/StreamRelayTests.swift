@@ -85,6 +85,23 @@ struct StreamRelayTests {
         #expect(relay.dataEvents == 1)
     }
 
+    /// What an error event says of the provider: rate limited or failing when its code or type
+    /// is a known one (either may say it), nothing otherwise (the event is only relayed).
+    @Test(arguments: [
+        (#"{"error":{"message":"Rate limit reached","type":"requests","param":null,"code":"rate_limit_exceeded"}}"#, UpstreamFailure.Kind.rateLimited),
+        (#"{"error":{"message":"slow down","code":429}}"#, .rateLimited),
+        (#"{"error":{"message":"boom","type":"server_error","code":"stream_error"}}"#, .serverError),
+        (#"{"error":{"message":"bad gateway","code":502}}"#, .serverError),
+        (#"{"error":{"type":"overloaded_error"}}"#, .serverError),
+        (#"{"error":{"message":"no","type":"invalid_request_error","code":"context_length_exceeded"}}"#, nil),
+        (#"{"error":"boom"}"#, nil),
+    ] as [(String, UpstreamFailure.Kind?)])
+    func errorEventKind(payload: String, kind: UpstreamFailure.Kind?) {
+        let (_, relay) = relay("data: \(payload)\n\n", wantsUsage: false, size: 11)
+        #expect(relay.relayedFailure == kind)
+        #expect(relay.dataEvents == 0)
+    }
+
     /// OpenRouter's mid-stream failure: a chunk with an `error` member beside `choices` and
     /// `"finish_reason":"error"`.
     @Test func openRouterErrorChunk() {

@@ -336,8 +336,14 @@ def test_a_half_open_breaker_reopens_on_the_next_failure(start_gateway, upstream
 
 # Streaming: failover until the first byte, never after ----------------------------------------
 
-def test_a_stream_that_breaks_before_its_first_event_fails_over(gateway, upstream):
-    fault(upstream, A, {"cut_after_chunks": 0})
+@pytest.mark.parametrize(("faults", "reason"), [
+    ({"cut_after_chunks": 0}, "unreachable"),
+    # An OpenAI-compatible upstream that answers 200 and sends its error event (`server_error`)
+    # before any content: as for the same error sent as a 5xx.
+    ({"stream_error_after_chunks": 0}, "server_error"),
+], ids=["breaks", "error event"])
+def test_a_stream_that_fails_before_its_first_event_fails_over(gateway, upstream, faults, reason):
+    fault(upstream, A, faults)
     received = []
     stream = gateway.openai().chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
     assert stream.headers["x-gateway-attempts"] == "2"
@@ -348,7 +354,8 @@ def test_a_stream_that_breaks_before_its_first_event_fails_over(gateway, upstrea
     assert "".join(received) == "Mock reply to: hello there"
     assert upstream.key_stats(A)["requests"] == 1
     usage = gateway.wait_usage(lambda u: u["details"]["mock"]["keys"][KEY_IDS[0]]["requests"] == 0)
-    assert usage["details"]["mock"]["keys"][KEY_IDS[0]]["requests"] == 0
+    key = usage["details"]["mock"]["keys"][KEY_IDS[0]]
+    assert key["requests"] == 0 and key["status"] == "cooling_down" and key["cooldown_reason"] == reason
 
 
 def test_a_stream_cut_after_its_first_chunk_raises_and_is_not_retried(start_gateway, upstream):

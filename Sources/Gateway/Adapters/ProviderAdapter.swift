@@ -77,8 +77,14 @@ protocol ChatStreamTranslator: Sendable {
     /// it came (OpenAI-compatible streams: the event is already in the client's format); nil
     /// when there was none. Translators of other formats throw such errors from `feed` instead.
     var relayedError: String? { get }
+
+    /// What that relayed error event says of the provider (rate limited, failing), when it says
+    /// so in a way the gateway knows; nil otherwise. Before any content, the proxy fails over on
+    /// it as on the same error sent as an HTTP status.
+    var relayedFailure: UpstreamFailure.Kind? { get }
 }
 
 extension ChatStreamTranslator {
     var relayedError: String? { nil }
+    var relayedFailure: UpstreamFailure.Kind? { nil }
 }

@@ -37,6 +37,13 @@ extension ChatProxy {
         } catch {
             return .failed(.transport(error, provider: attempt.provider, keyID: attempt.lease.keyID))
         }
+        if translator.dataEvents == 0, let kind = translator.relayedFailure {
+            // An OpenAI-compatible upstream's error event before any content (a rate limit, an
+            // overloaded provider), as Gemini and Anthropic streams report theirs: nothing has
+            // reached the client, so another key may serve the request.
+            return .failed(UpstreamFailure(
+                kind: kind, provider: attempt.provider, keyID: attempt.lease.keyID, status: nil, retryAfterMillis: nil))
+        }
         if ended, first.readableBytes == 0, !translator.isComplete {
             // The body ended cleanly before a single event: cut on the way, like a JSON answer
             // cut short, and nothing was sent yet, so another key may serve it.

@@ -22,6 +22,9 @@ struct StreamRelay {
     /// would only confuse it); the request log and the proxy's warning need the code.
     private(set) var errorCode: String?
     var sawError: Bool { errorCode != nil }
+    /// What that error event says of the provider, when its code or type is one of the known
+    /// rate-limit or server-failure ones (`rate_limit_exceeded`, `server_error`, `502`, ...).
+    private(set) var errorKind: UpstreamFailure.Kind?
 
     init(clientWantsUsage: Bool) {
         self.clientWantsUsage = clientWantsUsage
@@ -67,7 +70,7 @@ struct StreamRelay {
             // Only a payload whose first member is `error` is read further: content chunks
             // start with `id` or `choices`, so the hot path costs a few byte compares.
             if Self.startsWithErrorMember(payload) {
-                if errorCode == nil { errorCode = Self.errorCode(in: payload) }
+                if errorCode == nil { (errorCode, errorKind) = Self.errorCode(in: payload) }
                 return true
             }
             dataEvents += 1
@@ -76,7 +79,7 @@ struct StreamRelay {
                 // OpenRouter reports a provider's failure mid-stream as a chunk with an `error`
                 // member beside `choices` and this finish reason (read only on such a chunk).
                 if payload[reason...].starts(with: Self.errorKey), errorCode == nil {
-                    errorCode = Self.errorCode(in: payload)
+                    (errorCode, errorKind) = Self.errorCode(in: payload)
                 }
             }
             // Most chunks carry `"usage":null` (or nothing); only a real usage object is decoded.
@@ -142,21 +145,38 @@ struct StreamRelay {
 
     /// The error member's `code` (a string or a number, as OpenRouter sends HTTP statuses),
     /// else its `type`, else `upstream_error`: what the log's `error` field says. Found with
-    /// `TopLevelFields` (no values built); only the chosen string is decoded.
-    private static func errorCode(in payload: Slice<UnsafeRawBufferPointer>) -> String {
+    /// `TopLevelFields` (no values built); only the chosen strings are decoded. With it, what
+    /// the code or the type says of the provider, if either is a known one (`failureKinds`).
+    private static func errorCode(in payload: Slice<UnsafeRawBufferPointer>) -> (String, UpstreamFailure.Kind?) {
         let bytes = UnsafeRawBufferPointer(rebasing: payload)
         guard let error = TopLevelFields(bytes: bytes)?.field("error"),
             bytes[error.value].first == UInt8(ascii: "{")
-        else { return "upstream_error" }
+        else { return ("upstream_error", nil) }
         let object = UnsafeRawBufferPointer(rebasing: bytes[error.value])
-        guard let members = TopLevelFields(bytes: object) else { return "upstream_error" }
+        guard let members = TopLevelFields(bytes: object) else { return ("upstream_error", nil) }
+        var code: String?
+        var kind: UpstreamFailure.Kind?
         for name in ["code", "type"] {
             guard let member = members.field(name) else { continue }
             let literal = UnsafeRawBufferPointer(rebasing: object[member.value])
-            if let text = scalarText(literal), !text.isEmpty { return ClientText.echo(text) }
+            guard let text = scalarText(literal), !text.isEmpty else { continue }
+            if code == nil { code = ClientText.echo(text) }
+            if kind == nil { kind = failureKinds[text] }
         }
-        return "upstream_error"
+        return (code ?? "upstream_error", kind)
     }
+
+    /// Error codes and types that say the provider is rate limiting the key or failing, as
+    /// OpenAI (`rate_limit_exceeded` with type `requests` or `tokens`, `server_error`), Groq,
+    /// OpenRouter (HTTP statuses as numbers) and others send them inside a stream. Before any
+    /// content reached the client, such an event is a failure another key may mend.
+    private static let failureKinds: [String: UpstreamFailure.Kind] = [
+        "rate_limit_exceeded": .rateLimited, "rate_limit_error": .rateLimited, "requests": .rateLimited,
+        "tokens": .rateLimited, "429": .rateLimited,
+        "server_error": .serverError, "api_error": .serverError, "overloaded_error": .serverError,
+        "internal_error": .serverError, "service_unavailable": .serverError, "500": .serverError,
+        "502": .serverError, "503": .serverError, "504": .serverError, "529": .serverError,
+    ]
 
     /// A JSON string's value, or a number's digits; nil for null (and objects or arrays).
     private static func scalarText(_ literal: UnsafeRawBufferPointer) -> String? {
@@ -193,4 +213,6 @@ extension StreamRelay: ChatStreamTranslator {
     var isComplete: Bool { sawDone || sawFinishReason || sawError }
 
     var relayedError: String? { errorCode }
+
+    var relayedFailure: UpstreamFailure.Kind? { errorKind }
 }
