@@ -7,7 +7,10 @@ import NIOCore
 /// write went back to the client connection's event loop. With the relay on the client's event
 /// loop, and its upstream connection opened on that same loop (`UpstreamClient.post(preferring:)`),
 /// an event is read, split and written to the client on one thread without a hand-off (see
-/// docs/benchmarks.md, *Streaming and memory*). The relay never blocks: it only awaits.
+/// docs/benchmarks.md, *Streaming and memory*). The relay never blocks: it only awaits. Its
+/// CPU work (splitting events, and for Gemini and Anthropic translating each one) now runs on
+/// that loop, between its I/O: events are small, and a large one delays the loop's other
+/// connections by about what its translation costs.
 final class EventLoopTaskExecutor: TaskExecutor {
     let eventLoop: any EventLoop
 

@@ -76,6 +76,9 @@ enum StreamPump {
         // started after it ran out ends at once).
         let drainToken = drain.register { stop(.drainExpired) }
         if drainToken == nil { stop(.drainExpired) }
+        // The observer is added only to an open channel: a client gone before it could be
+        // watched would otherwise hold a silent upstream until the read timeout.
+        if !watching { stop(.clientGone) }
 
         // A look every quarter of the timeout (at most 5 s apart), as a timer on the channel's
         // event loop rather than a task per stream: a write blocked for longer than the timeout
@@ -125,10 +128,6 @@ enum StreamPump {
         } catch {
             // The read failed: the upstream broke, or the abort of a stop from outside.
             outcome = stopped() ?? .upstreamFailed
-        }
-        if outcome == .finished, let stoppedOutcome = stopped() {
-            // Stopped as the upstream ended, before the relay saw the stop.
-            outcome = stoppedOutcome
         }
         if outcome != .finished, outcome != .upstreamFailed {
             // The upstream answer is not read to its end: its connection closes, so the provider

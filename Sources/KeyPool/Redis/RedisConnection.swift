@@ -331,7 +331,7 @@ final class RedisConnection: Sendable {
             state.queue = []
             return (queued, state.awaiting.removeAll())
         }
-        for continuation in awaiting { continuation.resume(throwing: error) }
+        for continuation in awaiting { continuation.resume(throwing: error.inDoubt) }
         for pending in queued { pending.continuation.resume(throwing: error.unsent) }
     }
 

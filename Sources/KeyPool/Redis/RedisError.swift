@@ -62,6 +62,14 @@ public struct RedisError: Error, Sendable, CustomStringConvertible, Equatable {
         code == .connectionLost || code == .timeout ? RedisError(.unavailable, message) : self
     }
 
+    /// This error as it reaches a command that was written but not answered when the connection
+    /// went down: a refusal of an earlier command (`BUSY`, `OOM`, ...) does not say that this one
+    /// was refused too (the server may have served it a moment later), so it is in doubt, like a
+    /// command whose connection was lost. Callers rely on it: a settle in doubt is not made twice.
+    var inDoubt: RedisError {
+        code == .notServing ? RedisError(.connectionLost, "the connection went down (\(message)) before this command's reply") : self
+    }
+
     /// True when the error is about reaching Redis rather than about the command.
     public var isConnectionError: Bool {
         code == .unavailable || code == .connectionLost || code == .timeout || code == .closed

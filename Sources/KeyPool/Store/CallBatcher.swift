@@ -14,8 +14,8 @@ import Synchronization
 /// those waiting behind it go next, as they would have without batching (a timeout or a lost
 /// connection is one pooled connection's; the next call may take another, and when Redis is
 /// down the client fails it at once).
-/// A caller that has waited longer than `maxWait` when its turn comes fails with `.timeout`
-/// instead of going: when Redis hangs rather than refuses, each call in flight takes the
+/// A caller that has waited longer than `maxWait` when its turn comes fails with `.unavailable`
+/// (its call was never sent, so a settle can be kept and made later) instead of going: when Redis hangs rather than refuses, each call in flight takes the
 /// command timeout to fail, and callers queued behind several of them would otherwise wait that
 /// long times the number of batches ahead of them (16 batches, 32 s, for 1,000 waiting requests
 /// of one provider). With it, a wait is bounded by about twice the command timeout.
@@ -103,7 +103,7 @@ final class CallBatcher<Item: Sendable, Output: Sendable>: Sendable {
             return (batch, expired)
         }
         // Resumed outside the lock: a continuation may run its caller at once.
-        let failure = RedisError(.timeout, "waited over \(maxWait) behind the calls in flight")
+        let failure = RedisError(.unavailable, "not sent: waited over \(maxWait) behind the calls in flight")
         for waiter in expired { waiter.continuation.resume(throwing: failure) }
         if !batch.isEmpty { start(batch, group: group) }
     }

@@ -97,6 +97,9 @@ public final class FallbackUsageStore: UsageStore {
         do {
             return try await primary.fail(lease, pool: pool, failure: failure)
         } catch let error as RedisError where error.isConnectionError {
+            // The refund is kept as a release, like a settle (the cooldown is this replica's own
+            // until Redis is back: noted above).
+            if SettleBacklog.keeps(error) { backlog.add(.init(lease: lease, actualTokens: 0, release: true)) }
             guard mode == .failOpen else { throw StoreUnavailableError(underlying: error) }
             return false
         }

@@ -23,11 +23,15 @@ final class SettleBacklog: Sendable {
     static let capacity = 100_000
 
     private struct State {
+        /// Oldest first. An entry leaves only once it is made (or failed for good), so the
+        /// count stays true while a pass works through them.
         var entries: [Entry] = []
-        /// A drain task is running (it ends when the backlog is empty).
-        var draining = false
+        /// The task that retries them; nil when the backlog is empty.
+        var drain: Task<Void, Never>?
         /// Dropped at capacity since the last report.
         var dropped = 0
+        /// Shutdown has begun (`finish`): no new drain starts, so no pass runs beside its own.
+        var finishing = false
     }
 
     private let state = Mutex(State())
@@ -53,67 +57,68 @@ final class SettleBacklog: Sendable {
 
     /// Keeps `entry`; the first one of an outage starts the task that retries them.
     func add(_ entry: Entry) {
-        let (start, droppedFirst) = state.withLock { state -> (Bool, Bool) in
+        let (started, droppedFirst) = state.withLock { state -> (Bool, Bool) in
             guard state.entries.count < Self.capacity else {
                 state.dropped += 1
                 return (false, state.dropped == 1)
             }
             state.entries.append(entry)
-            guard !state.draining else { return (false, false) }
-            state.draining = true
+            guard state.drain == nil, !state.finishing else { return (false, false) }
+            // Started under the lock, so no second drain can start beside it. Not a stray loop:
+            // it lives only while entries wait (it ends when every one is made), and shutdown
+            // cancels it (`finish`) before the store closes.
+            state.drain = Task { await self.drain() }
             return (true, false)
         }
-        if start {
-            logger?.warning("settles are kept while Redis cannot take them, and made once it can")
-            Task { await self.drain() }
-        }
+        if started { logger?.warning("settles are kept while Redis cannot take them, and made once it can") }
         if droppedFirst {
             logger?.error("\(Self.capacity) settles are waiting for Redis: further ones are dropped (their estimates stay counted)")
         }
     }
 
-    /// Makes the entries in order, every `retryInterval`, until none are left.
+    /// Makes the entries in order, every `retryInterval`, until none are left or it is
+    /// cancelled (at shutdown, by `finish`).
     private func drain() async {
         while true {
             try? await Task.sleep(for: retryInterval)
+            if Task.isCancelled { break }
             if await pass() { return }
         }
+        // Cancelled by `finish`, which makes the last attempt itself.
+        state.withLock { $0.drain = nil }
     }
 
-    /// One attempt at every entry, oldest first; stops at the first that Redis still cannot
-    /// take (the rest wait for the next attempt). True when the backlog is empty and the drain
-    /// has ended.
+    /// One attempt at the entries, oldest first, one at a time; stops at the first that Redis
+    /// still cannot take (the rest wait for the next attempt), or when cancelled. Only one pass
+    /// runs at a time (the drain's, or `finish`'s once the drain has ended), so the first entry
+    /// is still the one it made when it removes it. True when the backlog is empty; the drain
+    /// then ends.
     private func pass() async -> Bool {
-        let batch = state.withLock { state -> [Entry] in
-            defer { state.entries = [] }
-            return state.entries
-        }
-        var index = 0
         var made = 0
-        attempts: while index < batch.count, !Task.isCancelled {
+        attempts: while !Task.isCancelled {
+            guard let entry = state.withLock({ $0.entries.first }) else { break }
             do {
-                try await make(batch[index])
+                try await make(entry)
                 made += 1
             } catch where Self.keeps(error) {
                 break attempts
             } catch {
-                let lease = batch[index].lease
-                logger?.error("a kept settle for \(lease.provider) key \(lease.keyID) failed: \(error)")
+                logger?.error("a kept settle for \(entry.lease.provider) key \(entry.lease.keyID) failed: \(error)")
                 // Timed out or cut off: it may have run, so it is not kept; the next would only
                 // wait out the same timeout, so the rest wait for the next attempt.
                 if (error as? RedisError)?.isConnectionError == true {
-                    index += 1
+                    state.withLock { _ = $0.entries.removeFirst() }
                     break attempts
                 }
             }
-            index += 1
+            state.withLock { _ = $0.entries.removeFirst() }
         }
         let (ended, dropped) = state.withLock { state -> (Bool, Int) in
-            state.entries.insert(contentsOf: batch[index...], at: 0)
             let dropped = state.dropped
             state.dropped = 0
-            if state.entries.isEmpty { state.draining = false }
-            return (state.entries.isEmpty, dropped)
+            let ended = state.entries.isEmpty
+            if ended { state.drain = nil }
+            return (ended, dropped)
         }
         if made > 0 || dropped > 0 {
             logger?.notice("made \(made) settles kept while Redis could not take them (\(dropped) dropped at capacity)")
@@ -121,17 +126,54 @@ final class SettleBacklog: Sendable {
         return ended
     }
 
-    /// At shutdown: one last attempt at what is kept, for at most `limit`; says what is lost.
+    /// At shutdown: stops the retries, then makes one last attempt at what is kept, within
+    /// `limit` in all; says what is lost.
     func finish(within limit: Duration) async {
-        guard count > 0 else { return }
-        let attempt = Task { _ = await pass() }
-        let timer = Task {
-            try await Task.sleep(for: limit)
-            attempt.cancel()
+        let running = state.withLock { state -> Task<Void, Never>? in
+            state.finishing = true
+            return state.drain
         }
-        await attempt.value
-        timer.cancel()
+        guard count > 0 else { return }
+        let deadline = ContinuousClock.now + limit
+        running?.cancel()
+        // The drain's pass in progress stops after the entry it is making (at most the command
+        // timeout); a pass of this task's own must not run beside it.
+        var ended = true
+        if let running { ended = await Self.wait(for: running, until: deadline) }
+        if ended {
+            let attempt = Task { _ = await pass() }
+            _ = await Self.wait(for: attempt, until: deadline)
+            attempt.cancel()
+            await attempt.value
+        }
         let left = count
         if left > 0 { logger?.error("\(left) settles not made: Redis could not take them before shutdown (their estimates stay counted)") }
+    }
+
+    /// Whether `task` ended by `deadline` (returns at the first of the two: awaiting a task's
+    /// value cannot be cancelled, so a task group would wait for the task whatever the clock).
+    private static func wait(for task: Task<Void, Never>, until deadline: ContinuousClock.Instant) async -> Bool {
+        let race = Race()
+        return await withCheckedContinuation { continuation in
+            race.waiting.withLock { $0 = continuation }
+            let timer = Task {
+                try? await Task.sleep(until: deadline)
+                race.end(false)
+            }
+            Task {
+                await task.value
+                race.end(true)
+                timer.cancel()
+            }
+        }
+    }
+
+    /// The first of two events to end a wait resumes it.
+    private final class Race: Sendable {
+        let waiting = Mutex<CheckedContinuation<Bool, Never>?>(nil)
+
+        func end(_ value: Bool) {
+            waiting.withLock { $0.take() }?.resume(returning: value)
+        }
     }
 }

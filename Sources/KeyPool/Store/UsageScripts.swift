@@ -360,8 +360,10 @@ enum UsageScripts {
               redis.call('HINCRBY', h, second, ARGV[u + 2 * j + 1])
               k[2], k[3] = k[2] + dR, k[3] + dT
             end
-            if k[4] == lday then k[5], k[6] = k[5] + dR, k[6] + dT end
-            k[8] = k[8] + dR
+            -- Never below zero: a settle kept through an outage may reach a Redis that lost its
+            -- data meanwhile (no persistence), whose fresh counts never held this reservation.
+            if k[4] == lday then k[5], k[6] = math.max(0, k[5] + dR), math.max(0, k[6] + dT) end
+            k[8] = math.max(0, k[8] + dR)
             k[11] = math.max(0, k[11] - reserved)
             -- An answer clears the key's failure mark: the provider is not failing on this key.
             if release == 0 then k[9], k[10] = k[9] + actual, 0 end

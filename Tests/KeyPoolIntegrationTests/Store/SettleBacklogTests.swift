@@ -21,6 +21,7 @@ struct SettleBacklogTests {
         let pool = StoreHarness.pool(keys: 1, limits: KeyLimits(tokensPerDay: 100_000))
         let answered = try #require(try await store.reserve(pool, estimatedTokens: 1_000, excluding: []).lease)
         let unsent = try #require(try await store.reserve(pool, estimatedTokens: 500, excluding: []).lease)
+        let failed = try #require(try await store.reserve(pool, estimatedTokens: 300, excluding: []).lease)
 
         server.kill()
         try await eventually(within: 5) { !client.isConnected }
@@ -28,7 +29,12 @@ struct SettleBacklogTests {
         // as if they had been sent), and the day kept 1,500 estimated tokens and 2 requests.
         try await store.settle(answered, actualTokens: 10)
         try await store.release(unsent)
-        #expect(store.keptSettles == 2)
+        // A try that failed upstream meanwhile: its refund is kept too (fail_closed says the
+        // store is away; the cooldown stays this replica's own).
+        await #expect(throws: StoreUnavailableError.self) {
+            try await store.fail(failed, pool: pool, failure: KeyFailure(cooldownMillis: 1_000, reason: "server_error", breaker: nil))
+        }
+        #expect(store.keptSettles == 3)
 
         try server.start()
         try await eventually(within: 10) { store.keptSettles == 0 }
@@ -48,6 +54,12 @@ struct SettleBacklogTests {
             #expect(!SettleBacklog.keeps(RedisError(code, "x")))
         }
         #expect(!SettleBacklog.keeps(CancellationError()))
+        // As the Redis client reports them: a command never written is kept; one written before
+        // a refusal of another took the connection down may have run, and is not.
+        #expect(SettleBacklog.keeps(RedisError(.connectionLost, "x").unsent))
+        #expect(SettleBacklog.keeps(RedisError(.timeout, "x").unsent))
+        #expect(!SettleBacklog.keeps(RedisError(.notServing, "BUSY").inDoubt))
+        #expect(SettleBacklog.keeps(RedisError(.notServing, "BUSY").unsent))
     }
 
     @Test("kept settles are made in order; one that timed out (it may have run) is not made again")
@@ -74,5 +86,31 @@ struct SettleBacklogTests {
         let lease = Lease(provider: "p", keyID: "k", second: 0, day: 0, reservedTokens: 5)
         for _ in 0...SettleBacklog.capacity { backlog.add(.init(lease: lease, actualTokens: 1, release: false)) }
         #expect(backlog.count == SettleBacklog.capacity)
+    }
+
+    @Test("at shutdown the retries stop and one last attempt is made; what Redis still cannot take is left")
+    func finishAtShutdown() async throws {
+        let made = Atomic<Int>(0)
+        let up = Atomic<Bool>(false)
+        // Retries far apart: only finish's own attempt can make them in time.
+        let backlog = SettleBacklog(retryInterval: .seconds(60), logger: nil) { _ in
+            guard up.load(ordering: .relaxed) else { throw RedisError(.unavailable, "down") }
+            made.add(1, ordering: .relaxed)
+        }
+        let lease = Lease(provider: "p", keyID: "k", second: 0, day: 0, reservedTokens: 5)
+        for _ in 0..<3 { backlog.add(.init(lease: lease, actualTokens: 1, release: false)) }
+        // Still down: the last attempt fails at once and the entries are left, within the limit.
+        let clock = ContinuousClock()
+        let start = clock.now
+        await backlog.finish(within: .seconds(5))
+        #expect(clock.now - start < .seconds(4))
+        #expect(backlog.count == 3)
+        // Back, and one more kept during shutdown (no new drain starts then): a second call's
+        // last attempt makes them all.
+        up.store(true, ordering: .relaxed)
+        backlog.add(.init(lease: lease, actualTokens: 1, release: false))
+        await backlog.finish(within: .seconds(5))
+        #expect(backlog.count == 0)
+        #expect(made.load(ordering: .relaxed) == 4)
     }
 }
