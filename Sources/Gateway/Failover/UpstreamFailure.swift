@@ -73,14 +73,23 @@ struct UpstreamFailure: Sendable {
     /// An error the provider reported inside its stream before the first event reached the
     /// client; nil when it is about the request (the client gets it as it is).
     static func streamError(_ error: GatewayError, provider: String, keyID: String) -> UpstreamFailure? {
-        let kind: Kind
-        switch error.code ?? "" {
-        case "rate_limit_error", "RESOURCE_EXHAUSTED": kind = .rateLimited
-        case "overloaded_error", "api_error", "UNAVAILABLE", "INTERNAL", "DEADLINE_EXCEEDED": kind = .serverError
-        default: return nil
-        }
+        guard let kind = streamErrorKinds[error.code ?? ""] else { return nil }
         return UpstreamFailure(kind: kind, provider: provider, keyID: keyID, status: nil, retryAfterMillis: nil)
     }
+
+    /// Error codes (or types) a provider sends inside a stream that say it is rate limiting the
+    /// key or failing, rather than refusing the request: Anthropic's error types, Gemini's
+    /// statuses, and what OpenAI (`rate_limit_exceeded` with type `requests` or `tokens`,
+    /// `server_error`), Groq and OpenRouter (HTTP statuses as numbers) put in an error event.
+    /// Before any content reached the client, such an error is a failure another key may mend.
+    static let streamErrorKinds: [String: Kind] = [
+        "rate_limit_error": .rateLimited, "RESOURCE_EXHAUSTED": .rateLimited, "rate_limit_exceeded": .rateLimited,
+        "requests": .rateLimited, "tokens": .rateLimited, "429": .rateLimited,
+        "overloaded_error": .serverError, "api_error": .serverError, "UNAVAILABLE": .serverError, "INTERNAL": .serverError,
+        "DEADLINE_EXCEEDED": .serverError, "server_error": .serverError, "internal_error": .serverError,
+        "service_unavailable": .serverError, "500": .serverError, "502": .serverError, "503": .serverError,
+        "504": .serverError, "529": .serverError,
+    ]
 
     /// Whether the failure says the provider is failing, rather than one key being refused.
     var countsTowardBreaker: Bool { kind == .serverError || kind == .timeout || kind == .unreachable }

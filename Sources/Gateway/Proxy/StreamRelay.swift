@@ -146,7 +146,8 @@ struct StreamRelay {
     /// The error member's `code` (a string or a number, as OpenRouter sends HTTP statuses),
     /// else its `type`, else `upstream_error`: what the log's `error` field says. Found with
     /// `TopLevelFields` (no values built); only the chosen strings are decoded. With it, what
-    /// the code or the type says of the provider, if either is a known one (`failureKinds`).
+    /// the code or the type says of the provider, if either is a known one
+    /// (`UpstreamFailure.streamErrorKinds`).
     private static func errorCode(in payload: Slice<UnsafeRawBufferPointer>) -> (String, UpstreamFailure.Kind?) {
         let bytes = UnsafeRawBufferPointer(rebasing: payload)
         guard let error = TopLevelFields(bytes: bytes)?.field("error"),
@@ -161,22 +162,10 @@ struct StreamRelay {
             let literal = UnsafeRawBufferPointer(rebasing: object[member.value])
             guard let text = scalarText(literal), !text.isEmpty else { continue }
             if code == nil { code = ClientText.echo(text) }
-            if kind == nil { kind = failureKinds[text] }
+            if kind == nil { kind = UpstreamFailure.streamErrorKinds[text] }
         }
         return (code ?? "upstream_error", kind)
     }
-
-    /// Error codes and types that say the provider is rate limiting the key or failing, as
-    /// OpenAI (`rate_limit_exceeded` with type `requests` or `tokens`, `server_error`), Groq,
-    /// OpenRouter (HTTP statuses as numbers) and others send them inside a stream. Before any
-    /// content reached the client, such an event is a failure another key may mend.
-    private static let failureKinds: [String: UpstreamFailure.Kind] = [
-        "rate_limit_exceeded": .rateLimited, "rate_limit_error": .rateLimited, "requests": .rateLimited,
-        "tokens": .rateLimited, "429": .rateLimited,
-        "server_error": .serverError, "api_error": .serverError, "overloaded_error": .serverError,
-        "internal_error": .serverError, "service_unavailable": .serverError, "500": .serverError,
-        "502": .serverError, "503": .serverError, "504": .serverError, "529": .serverError,
-    ]
 
     /// A JSON string's value, or a number's digits; nil for null (and objects or arrays).
     private static func scalarText(_ literal: UnsafeRawBufferPointer) -> String? {

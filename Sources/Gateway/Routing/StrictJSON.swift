@@ -29,11 +29,6 @@ enum StrictJSON {
         return scanner.run().map { Failure(offset: $0, isTooDeep: scanner.tooDeep) }
     }
 
-    /// The offset of the first byte that makes `bytes` invalid (see `failure`).
-    static func firstError(in bytes: UnsafeRawBufferPointer) -> Int? {
-        failure(in: bytes)?.offset
-    }
-
     /// Whether `bytes` look like JSON in another encoding than UTF-8: a byte order mark, or the
     /// zero bytes UTF-16 and UTF-32 put among the first four (RFC 4627's detection).
     static func isOtherEncoding(_ bytes: UnsafeRawBufferPointer) -> Bool {

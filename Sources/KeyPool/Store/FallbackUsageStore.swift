@@ -31,13 +31,7 @@ public final class FallbackUsageStore: UsageStore {
         self.fallback = fallback
         self.mode = mode
         self.logger = logger
-        backlog = SettleBacklog(retryInterval: settleRetryInterval, logger: logger) { entry in
-            if entry.release {
-                try await primary.release(entry.lease)
-            } else {
-                try await primary.settle(entry.lease, actualTokens: entry.actualTokens)
-            }
-        }
+        backlog = SettleBacklog(retryInterval: settleRetryInterval, logger: logger) { try await $0.make(on: primary) }
     }
 
     /// Settles waiting for Redis to take them (see `SettleBacklog`).
@@ -63,26 +57,23 @@ public final class FallbackUsageStore: UsageStore {
     }
 
     public func settle(_ lease: Lease, actualTokens: Int) async throws {
-        if fallbackLeases.withLock({ $0.remove(lease) }) != nil {
-            try await fallback.settle(lease, actualTokens: actualTokens)
-            return
-        }
-        do {
-            try await primary.settle(lease, actualTokens: actualTokens)
-        } catch where SettleBacklog.keeps(error) {
-            backlog.add(.init(lease: lease, actualTokens: actualTokens, release: false))
-        }
+        try await finish(.init(lease: lease, actualTokens: actualTokens, release: false))
     }
 
     public func release(_ lease: Lease) async throws {
-        if fallbackLeases.withLock({ $0.remove(lease) }) != nil {
-            try await fallback.release(lease)
+        try await finish(.init(lease: lease, actualTokens: 0, release: true))
+    }
+
+    /// A settle or release goes where its lease came from; one Redis could not take is kept.
+    private func finish(_ entry: SettleBacklog.Entry) async throws {
+        if fallbackLeases.withLock({ $0.remove(entry.lease) }) != nil {
+            try await entry.make(on: fallback)
             return
         }
         do {
-            try await primary.release(lease)
+            try await entry.make(on: primary)
         } catch where SettleBacklog.keeps(error) {
-            backlog.add(.init(lease: lease, actualTokens: 0, release: true))
+            backlog.add(entry)
         }
     }
 

@@ -17,9 +17,9 @@ final class RedisUsageCalls: Sendable {
     private let keysCache = Mutex([String: (ids: [String], keys: [String])]())
 
     /// Redis's clock minus this replica's (ms), the least that reserves' replies showed
-    /// (`Int64.min` until the first). It puts the client's command timeout on Redis's clock, as
+    /// (`Int64.max` until the first). It puts the client's command timeout on Redis's clock, as
     /// each reserve's deadline.
-    private let redisClockOffset = Atomic<Int64>(.min)
+    private let redisClockOffset = Atomic<Int64>(.max)
     /// How long the client waits for a reply before it gives up on the connection (ms).
     private let commandTimeoutMillis: Int64
 
@@ -78,7 +78,7 @@ final class RedisUsageCalls: Sendable {
         let limits = pool.limits
         let sentAt = SystemStoreClock().nowMillis()
         let offset = redisClockOffset.load(ordering: .relaxed)
-        let deadline = testClock == nil && offset != .min ? sentAt + offset + commandTimeoutMillis : 0
+        let deadline = testClock == nil && offset != .max ? sentAt + offset + commandTimeoutMillis : 0
         var header = timeHeader(pool.timeZone, systemNow: sentAt) + [
             pool.gapPercentage,
             Double(limits.requestsPerMinute ?? 0), Double(limits.tokensPerMinute ?? 0),
@@ -107,13 +107,7 @@ final class RedisUsageCalls: Sendable {
             if items.count == 3 {
                 redisClockOffset.store(reading, ordering: .relaxed)
             } else {
-                var known = redisClockOffset.load(ordering: .relaxed)
-                while known == .min || reading < known {
-                    let (exchanged, current) = redisClockOffset.compareExchange(
-                        expected: known, desired: reading, ordering: .relaxed)
-                    if exchanged { break }
-                    known = current
-                }
+                redisClockOffset.min(reading, ordering: .relaxed)
             }
         }
         if items.count == 3 { return nil }

@@ -16,6 +16,15 @@ final class SettleBacklog: Sendable {
         let lease: Lease
         let actualTokens: Int
         let release: Bool
+
+        /// The settle (or release) itself, on `store`.
+        func make(on store: any UsageStore) async throws {
+            if release {
+                try await store.release(lease)
+            } else {
+                try await store.settle(lease, actualTokens: actualTokens)
+            }
+        }
     }
 
     /// The most entries kept: an outage of hours at a high rate must not grow memory without
