@@ -45,6 +45,8 @@ let package = Package(
             name: "KeyPool",
             dependencies: [
                 "CHiredis",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -133,7 +135,7 @@ let package = Package(
         ),
         .testTarget(
             name: "KeyPoolIntegrationTests",
-            dependencies: ["KeyPool", "CHiredis"],
+            dependencies: ["KeyPool", "CHiredis", .product(name: "NIOPosix", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
     ]

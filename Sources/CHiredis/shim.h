@@ -8,6 +8,7 @@
 
 #include <hiredis/hiredis.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -147,5 +148,24 @@ static inline int chiredis_wait(int fd, int wake_fd, int timeout_ms) {
     if (fds[1].revents & POLLIN) return 2;
     return 0;
 }
+
+/// A reply parser of its own, fed the bytes an event loop read from the connection's socket
+/// (the steady-state I/O runs on NIO; hiredis parses).
+static inline redisReader *chiredis_reader_create(void) { return redisReaderCreate(); }
+static inline void chiredis_reader_free(redisReader *r) { redisReaderFree(r); }
+static inline int chiredis_reader_feed(redisReader *r, const char *buf, size_t len) { return redisReaderFeed(r, buf, len); }
+
+/// The next complete reply fed so far, or NULL with *status REDIS_OK when none is complete yet;
+/// NULL with *status REDIS_ERR on a protocol error.
+static inline redisReply *chiredis_reader_next(redisReader *r, int *status) {
+    void *reply = NULL;
+    *status = redisReaderGetReply(r, &reply);
+    if (*status != REDIS_OK && reply != NULL) { freeReplyObject(reply); reply = NULL; }
+    return (redisReply *)reply;
+}
+
+/// A second descriptor of the connection's socket, for NIO to own once hiredis's context (which
+/// closes its own on free) has done the blocking handshake. -1 with errno on failure.
+static inline int chiredis_dup_cloexec(int fd) { return fcntl(fd, F_DUPFD_CLOEXEC, 0); }
 
 #endif

@@ -1,5 +1,7 @@
 import Foundation
 import KeyPool
+import NIOCore
+import NIOPosix
 import Testing
 
 @Suite("Redis client against a real redis-server", .timeLimit(.minutes(2)))
@@ -104,6 +106,38 @@ struct RedisClientTests {
         #expect(total == Int64(64 * perTask))
     }
 
+    @Test("a caller on an event loop is served by that loop's own connection; callers off the loops share the first")
+    func loopAffinity() async throws {
+        var configuration = try RedisConfiguration(url: server.url)
+        configuration.poolSize = 2
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let loops = Array(group.makeIterator())
+        let pooled = RedisClient(configuration: configuration, eventLoopGroup: group)
+        func clientID(on loop: (any EventLoop)?) async throws -> Int64? {
+            guard let loop else { return try await pooled.send(["CLIENT", "ID"]).int }
+            return try await withTaskExecutorPreference(LoopExecutor(loop: loop)) {
+                #expect(loop.inEventLoop)
+                return try await pooled.send(["CLIENT", "ID"]).int
+            }
+        }
+        // Until both connections are up, a loop whose own is not yet up borrows the other.
+        try await eventually(within: 2) {
+            let first = try? await clientID(on: loops[0])
+            let second = try? await clientID(on: loops[1])
+            return first != nil && second != nil && first != second
+        }
+        let first = try await clientID(on: loops[0])
+        let second = try await clientID(on: loops[1])
+        for _ in 0..<20 {
+            #expect(try await clientID(on: loops[0]) == first)
+            #expect(try await clientID(on: loops[1]) == second)
+            #expect(try await clientID(on: nil) == first)
+        }
+        pooled.close()
+        try await Task.sleep(for: .milliseconds(100))
+        try await group.shutdownGracefully()
+    }
+
     @Test("a command that outlives the command timeout fails with .timeout and the client recovers")
     func commandTimeout() async throws {
         var configuration = try RedisConfiguration(url: server.url)
@@ -123,5 +157,19 @@ struct RedisClientTests {
         let tcp3 = try RedisClient(url: server.url + "/3")
         #expect(try await tcp3.send(["GET", "where"]) == .bulk(Array("db3".utf8)))
         #expect(try await client.send(["GET", "where"]) == .null)
+    }
+}
+
+/// Runs a test task's jobs on one event loop, as the gateway runs a lightly loaded request.
+private final class LoopExecutor: TaskExecutor {
+    let loop: any EventLoop
+
+    init(loop: any EventLoop) {
+        self.loop = loop
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        loop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
     }
 }

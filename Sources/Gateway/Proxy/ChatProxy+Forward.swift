@@ -53,11 +53,14 @@ extension ChatProxy {
             metrics.upstreamTry(provider: attempt.provider, model: attempt.candidate.model, outcome: outcome, seconds: seconds)
             record.update { $0.upstreamSeconds = seconds }
         }
+        // A stream is relayed on the client connection's loop, and a request handled on that
+        // loop (a lightly loaded replica, see `ChatRoutes`) stays there: its upstream connection
+        // is taken from (or opened on) the same loop, so the answer resumes it without a hand-off.
         do {
             response = try await state.http.post(
                 url, headers: upstreamHeaders, body: attempt.request.body,
                 deadline: .now() + .milliseconds(Int64(attempt.timeoutSeconds * 1000)),
-                preferring: attempt.summary.stream ? context.channel.eventLoop : nil)
+                preferring: attempt.summary.stream || context.channel.eventLoop.inEventLoop ? context.channel.eventLoop : nil)
         } catch {
             let failure = UpstreamFailure.transport(error, provider: attempt.provider, keyID: attempt.lease.keyID)
             tried(failure.kind.rawValue)

@@ -1,6 +1,9 @@
+import NIOCore
+import NIOPosix
 import Synchronization
 
-/// A Redis client over hiredis: a small pool of auto-pipelining connections.
+/// A Redis client over hiredis: a small pool of auto-pipelining connections, spread over the
+/// event loops of a NIO group (by default the process-wide one the gateway serves HTTP on).
 ///
 /// Safe to share between any number of tasks. Each call suspends until its own reply arrives;
 /// while Redis is unreachable, calls fail at once with a `RedisError` whose code is
@@ -8,14 +11,17 @@ import Synchronization
 public final class RedisClient: Sendable {
     public let configuration: RedisConfiguration
     private let connections: [RedisConnection]
-    private let next = Atomic<UInt>(0)
+    private let allocator = ByteBufferAllocator()
     private let refusal = ServerRefusal()
 
-    public init(configuration: RedisConfiguration) {
+    /// Connection i lives on the group's loop i (modulo their number), so with one connection
+    /// per loop every loop has its own.
+    public init(configuration: RedisConfiguration, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
         self.configuration = configuration
         let refusal = self.refusal
+        let loops = Array(eventLoopGroup.makeIterator())
         self.connections = (0..<max(1, configuration.poolSize)).map {
-            RedisConnection(configuration: configuration, index: $0, refusal: refusal)
+            RedisConnection(configuration: configuration, index: $0, eventLoop: loops[$0 % loops.count], refusal: refusal)
         }
     }
 
@@ -39,8 +45,7 @@ public final class RedisClient: Sendable {
 
     /// Sends one command and returns its reply; error replies are returned, not thrown.
     public func send(_ command: RedisCommand) async throws -> RedisReply {
-        let formatted = try FormattedCommand(command)
-        return try await pick().send(formatted)
+        try await pick().send(command.resp(allocator))
     }
 
     /// Runs a script by SHA-1, loading it first if the server does not know it (NOSCRIPT).
@@ -70,21 +75,23 @@ public final class RedisClient: Sendable {
         }
     }
 
-    /// Stops every connection's I/O thread after answering what is queued.
+    /// Closes every connection after answering what is queued.
     public func close() {
         for connection in connections { connection.close() }
     }
 
-    /// Round robin over the connections that are up; a down one is used only when all are
-    /// down, so the caller gets the fast failure with its reason.
+    /// The connection on the caller's own event loop when it is up: its reply then resumes the
+    /// caller without waking another thread. Callers off the loops (Swift's pool) all take the
+    /// first connection that is up: concurrent callers then share its writes and reads
+    /// (auto-pipelining), which spreading them over connections would thin out (at concurrency
+    /// 64 the gateway with the Redis store moved about 8 % fewer requests a second that way).
+    /// A down connection is used only when all are down, so the caller gets the fast failure
+    /// with its reason.
     private func pick() -> RedisConnection {
-        let count = connections.count
-        if count == 1 { return connections[0] }
-        let start = next.wrappingAdd(1, ordering: .relaxed).oldValue
-        for offset in 0..<count {
-            let connection = connections[Int((start &+ UInt(offset)) % UInt(count))]
-            if connection.isConnected { return connection }
+        if connections.count == 1 { return connections[0] }
+        for connection in connections where connection.eventLoop.inEventLoop && connection.isConnected {
+            return connection
         }
-        return connections[Int(start % UInt(count))]
+        return connections.first { $0.isConnected } ?? connections[0]
     }
 }

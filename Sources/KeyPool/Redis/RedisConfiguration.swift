@@ -11,7 +11,7 @@ public struct RedisConfiguration: Sendable, Equatable {
     public var username: String?
     public var password: String?
     public var database: Int
-    /// Connections in the pool; each has its own I/O thread and pipelines its callers.
+    /// Connections in the pool, spread over the client's event loops; each pipelines its callers.
     public var poolSize: Int
     public var connectTimeout: Duration
     /// A command not answered within this time fails and its connection is reset.
@@ -39,10 +39,9 @@ public struct RedisConfiguration: Sendable, Equatable {
         self.commandTimeout = commandTimeout
     }
 
-    /// One connection per two cores, at most four: `make bench` shows a single auto-pipelined
-    /// connection beating two on a 2-core machine (the I/O threads compete with Redis itself),
-    /// while bigger machines gain from a second I/O thread.
-    public static var defaultPoolSize: Int { min(4, max(1, ProcessInfo.processInfo.activeProcessorCount / 2)) }
+    /// One connection per core, at most eight: the gateway's event loops are one per core, and a
+    /// request served on a loop uses that loop's own connection (see `RedisClient.pick`).
+    public static var defaultPoolSize: Int { min(8, max(1, ProcessInfo.processInfo.activeProcessorCount)) }
 
     /// Why `url` would not start a client, as `is not a usable Redis URL: <reason>` (the URL
     /// shown with any password replaced by ***), or nil when it would. The check the config's

@@ -1,87 +1,102 @@
 import CHiredis
 import Foundation
+import NIOCore
+import NIOPosix
 import Synchronization
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// One Redis connection served by a dedicated I/O thread, with auto-pipelining.
+/// One Redis connection with auto-pipelining: its socket is read and written by a NIO event
+/// loop, its replies parsed by hiredis.
 ///
 /// Replies come back in the order commands were written, so every written command leaves its
-/// continuation in one FIFO (`awaiting`) and the I/O thread resumes them in order as replies
-/// arrive (RediStack's FIFO-of-promises idea on a blocking socket). Writes take one of two paths:
-/// - idle connection (nothing in flight, nothing queued): the caller writes its command itself
-///   with a non-blocking `send`, under the lock that orders the FIFO. The I/O thread, waiting in
-///   `poll` on the socket, wakes when the reply arrives. A lone request thus costs one thread
-///   wake-up less than handing it to a sleeping thread;
-/// - busy connection: the caller queues the command and suspends. The I/O thread, which is
-///   writing or waiting for replies anyway, writes everything queued in one go after reading
-///   what arrived, so many concurrent callers share each write and each read.
-/// Blocking calls happen only on the I/O thread, never on a NIO event loop or the cooperative
-/// pool (the caller's `send` is MSG_DONTWAIT; what it cannot write at once, the thread writes).
-/// While the connection is down, calls fail at once and the thread reconnects with backoff.
-/// A server that answers but cannot serve (an error reply such as `READONLY` after a failover,
-/// `LOADING`, `OOM`: see `RedisError.notServing`) takes the connection down the same way, after
-/// the reply has reached its caller: the thread reconnects after a backoff, following a host name
-/// that now points at the new primary, and refuses a server that is a replica when it connects.
-/// So `isConnected` (and with it `/health` and `/ready`) tells whether the server serves.
+/// continuation in one FIFO (`awaiting`), resumed in order as replies arrive (RediStack's
+/// FIFO-of-promises idea). Callers append their command to a queue; the first one to find no
+/// write pending schedules one on the loop (or makes it at once when it already runs there),
+/// which writes everything queued by then with one flush: concurrent callers share writes and
+/// reads.
+///
+/// Why an event loop and not a thread of its own: a caller running on the connection's loop
+/// (the gateway runs a lightly loaded request there, see `GatewayHTTP1Channel`) writes its
+/// command itself, and the reply wakes that same loop, which resumes the caller on the spot. A
+/// thread of the connection's own had to wake first and then wake the caller's thread: on a
+/// small VM each wake-up costs tens of microseconds (docs/benchmarks.md).
+///
+/// A dedicated thread remains for what blocks: connecting, the handshake (AUTH, SELECT and the
+/// serving check, through hiredis's blocking calls) and the backoff between attempts. Once the
+/// handshake passes, the socket is handed to the loop, and the thread sleeps until the channel
+/// closes. While the connection is down, calls fail at once and the thread reconnects with
+/// backoff. A server that answers but cannot serve (an error reply such as `READONLY` after a
+/// failover, `LOADING`, `OOM`: see `RedisError.notServing`) takes the connection down the same
+/// way, after the reply has reached its caller: the thread reconnects after a backoff, following
+/// a host name that now points at the new primary, and refuses a server that is a replica when
+/// it connects. So `isConnected` (and with it `/health` and `/ready`) tells whether the server
+/// serves.
 final class RedisConnection: Sendable {
     private typealias Continuation = UnsafeContinuation<RedisReply, any Error>
 
     private struct Pending {
-        let command: FormattedCommand
+        let command: ByteBuffer
         let continuation: Continuation
     }
 
     private enum Status {
         case connecting
-        case connected
+        case connected(any Channel)
         case down(RedisError)
         case closed
     }
 
     private struct State {
-        /// Commands the I/O thread has yet to write.
+        var status: Status = .connecting
+        /// Commands the loop has yet to write: the next `drain` takes them all.
         var queue: [Pending] = []
+        /// A drain is scheduled on the loop: callers meanwhile only queue.
+        var drainScheduled = false
         /// Continuations of written commands, in write order.
         var awaiting = FIFO<Continuation>()
-        /// A caller's direct write the socket took only part of: the thread writes the rest first.
-        var partial: (command: FormattedCommand, written: Int)?
-        /// The I/O thread owns the socket's write side (no direct writes meanwhile).
-        var ioWriting = false
-        /// The I/O thread is (about to be) in poll: the first command queued must wake it, or the
-        /// command would wait for the replies in flight before being written.
-        var threadPolling = false
-        var status: Status = .connecting
-        /// The current connection's socket, or -1.
-        var fd: Int32 = -1
+        /// When replies last made progress, or the connection last turned busy: the command
+        /// timeout runs from here.
+        var lastProgress = NIODeadline.now()
+        /// The command-timeout check; armed while replies are due, re-armed when it fires early.
+        var timer: Scheduled<Void>?
+        /// A reply was served since the connection came up (the reconnect backoff resets).
+        var served = false
+        /// `close()` was called: new calls fail, the connection closes once those in flight are
+        /// answered.
+        var closing = false
     }
 
+    /// The loop that owns the socket once connected.
+    let eventLoop: any EventLoop
     private let state = Mutex(State())
-    /// Signalled to wake the I/O thread out of `poll` (a partial write to finish, or close).
+    /// Signalled to wake the connecting thread out of its backoff (close).
     private let wakeFD: Int32
     private let configuration: RedisConfiguration
-    private let name: String
+    private let commandTimeout: TimeAmount
     /// Shared with the client's other connections (see `ServerRefusal`).
     private let refusal: ServerRefusal
 
-    init(configuration: RedisConfiguration, index: Int, refusal: ServerRefusal) {
+    init(configuration: RedisConfiguration, index: Int, eventLoop: any EventLoop, refusal: ServerRefusal) {
         self.configuration = configuration
+        self.eventLoop = eventLoop
         self.refusal = refusal
-        self.name = "redis-io-\(index)"
+        let timeout = configuration.commandTimeout.components
+        self.commandTimeout = .nanoseconds(timeout.seconds * 1_000_000_000 + timeout.attoseconds / 1_000_000_000)
         self.wakeFD = chiredis_eventfd()
         let thread = Thread { [self] in self.run() }
-        thread.name = name
+        thread.name = "redis-connect-\(index)"
         thread.start()
     }
 
     deinit { Glibc.close(wakeFD) }
 
-    /// True while the connection is established (AUTH and SELECT done).
+    /// True while the connection is established (AUTH and SELECT done) and not closing.
     var isConnected: Bool {
         state.withLock { state in
-            if case .connected = state.status { return true }
+            if case .connected = state.status { return !state.closing }
             return false
         }
     }
@@ -94,200 +109,109 @@ final class RedisConnection: Sendable {
         }
     }
 
-    func send(_ command: FormattedCommand) async throws -> RedisReply {
+    /// Sends one command (in RESP form) and returns its reply.
+    func send(_ command: ByteBuffer) async throws -> RedisReply {
         try await withUnsafeThrowingContinuation { continuation in
-            let (wake, failure) = state.withLock { state -> (Bool, RedisError?) in
+            let (failure, drainNow) = state.withLock { state -> (RedisError?, Bool) in
+                if state.closing { return (RedisError(.closed, "the Redis client was shut down"), false) }
                 switch state.status {
                 case .down(let error):
-                    return (false, error.unsent)
+                    return (error.unsent, false)
                 case .closed:
-                    return (false, RedisError(.closed, "the Redis client was shut down"))
+                    return (RedisError(.closed, "the Redis client was shut down"), false)
                 case .connecting:
                     state.queue.append(Pending(command: command, continuation: continuation))
-                    return (false, nil)
+                    return (nil, false)
                 case .connected:
-                    guard state.awaiting.isEmpty, state.queue.isEmpty, !state.ioWriting, state.fd >= 0 else {
-                        // The thread is writing or waiting for replies: it takes the queue next,
-                        // woken once if it sits in poll.
-                        state.queue.append(Pending(command: command, continuation: continuation))
-                        let wake = state.threadPolling
-                        state.threadPolling = false
-                        return (wake, nil)
-                    }
-                    let sent = chiredis_send_nonblocking(state.fd, command.pointer, command.length)
-                    state.awaiting.append(continuation)
-                    if sent == command.length { return (false, nil) }
-                    // Partly written, would block, or failed: the thread finishes the write (or
-                    // meets the error and fails everything in flight).
-                    state.partial = (command, max(0, sent))
-                    state.ioWriting = true
-                    return (true, nil)
+                    state.queue.append(Pending(command: command, continuation: continuation))
+                    if state.drainScheduled { return (nil, false) }
+                    state.drainScheduled = true
+                    return (nil, true)
                 }
             }
             if let failure {
                 continuation.resume(throwing: failure)
-            } else if wake {
-                chiredis_eventfd_signal(wakeFD)
+            } else if drainNow {
+                // On the loop already (a caller the gateway runs there): written at once.
+                if eventLoop.inEventLoop {
+                    drain()
+                } else {
+                    eventLoop.execute { self.drain() }
+                }
             }
         }
     }
 
-    /// Stops the I/O thread once it has answered what is already queued.
+    /// Stops the connection once it has answered what is already queued or in flight.
     func close() {
-        state.withLock { $0.status = .closed }
+        let idleChannel = state.withLock { state -> (any Channel)? in
+            state.closing = true
+            guard case .connected(let channel) = state.status, state.awaiting.isEmpty, state.queue.isEmpty else { return nil }
+            return channel
+        }
+        idleChannel?.close(promise: nil)
         chiredis_eventfd_signal(wakeFD)
     }
 
-    // MARK: - I/O thread
+    // MARK: - On the event loop
 
-    private enum Step {
-        case exit
-        case write([Pending], (command: FormattedCommand, written: Int)?)
-        case read
-        case idle
+    /// Writes every queued command to the current channel (every channel of this connection
+    /// lives on its loop), with one flush.
+    private func drain() {
+        let (batch, channel) = state.withLock { state -> ([Pending], (any Channel)?) in
+            state.drainScheduled = false
+            guard case .connected(let channel) = state.status else { return ([], nil) }
+            let batch = state.queue
+            state.queue = []
+            if state.awaiting.isEmpty { state.lastProgress = .now() }
+            for pending in batch { state.awaiting.append(pending.continuation) }
+            if state.timer == nil, !batch.isEmpty { armTimer(&state, channel) }
+            return (batch, channel)
+        }
+        guard let channel, !batch.isEmpty else { return }
+        for pending in batch { channel.write(pending.command, promise: nil) }
+        channel.flush()
     }
 
-    private func run() {
-        var context: UnsafeMutablePointer<redisContext>?
-        var backoff = configuration.reconnectMin
-        let clock = ContinuousClock()
-        // When replies last made progress (or the connection was last idle): the command
-        // timeout runs from here, however often senders wake the thread meanwhile.
-        var lastProgress = clock.now
-        while true {
-            guard let ctx = context else {
-                if isClosed { break }
-                switch connect() {
-                case .success(let connected):
-                    // The backoff is reset by the first reply served, not here: a server that
-                    // accepts connections and then refuses every command keeps backing off.
-                    context = connected
-                    refusal.clear()
-                    state.withLock { state in
-                        state.fd = chiredis_context_fd(connected)
-                        if case .closed = state.status { return }
-                        state.status = .connected
-                    }
-                case .failure(let error):
-                    takeDown(with: error)
-                    waitBackoff(&backoff)
-                }
-                continue
-            }
-
-            let step = state.withLock { state -> Step in
-                state.threadPolling = false
-                if state.partial != nil || !state.queue.isEmpty {
-                    // Everything taken here is written next, before any direct write, so its
-                    // continuations join the FIFO now, in order.
-                    let batch = state.queue
-                    state.queue = []
-                    for pending in batch { state.awaiting.append(pending.continuation) }
-                    state.ioWriting = true
-                    let partial = state.partial
-                    state.partial = nil
-                    return .write(batch, partial)
-                }
-                if !state.awaiting.isEmpty {
-                    state.threadPolling = true
-                    return .read
-                }
-                if case .closed = state.status { return .exit }
-                state.threadPolling = true
-                return .idle
-            }
-
-            var failure: RedisError?
-            switch step {
-            case .exit:
-                chiredis_free(ctx)
-                context = nil
-                failAll(with: RedisError(.closed, "the Redis client was shut down"), status: .closed)
-                return
-            case .write(let batch, let partial):
-                failure = write(batch, partial, on: ctx)
-                state.withLock { $0.ioWriting = false }
-            case .read, .idle:
-                // Idle: wait for a reply to a caller's direct write (or for the server to hang
-                // up); either way the socket turns readable. Read: replies are due; waiting
-                // longer than the command timeout since the last progress fails them.
-                if case .idle = step { lastProgress = clock.now }
-                let remaining = configuration.commandTimeout - (clock.now - lastProgress)
-                if remaining <= .zero {
-                    failure = RedisError(.timeout, "no reply within \(configuration.commandTimeout)")
-                    break
-                }
-                let ready = chiredis_wait(
-                    chiredis_context_fd(ctx), wakeFD, Int32(clamping: remaining.microseconds / 1000 + 1))
-                if ready < 0 {
-                    failure = RedisError(.connectionLost, "poll failed: errno \(chiredis_errno())")
-                } else if ready == 1 {
-                    let (error, progressed) = readReplies(on: ctx)
-                    failure = error
-                    if progressed { lastProgress = clock.now }
-                    if progressed, error == nil { backoff = configuration.reconnectMin }
-                } else if ready == 2 {
-                    chiredis_eventfd_drain(wakeFD)
-                }
-            }
-            if let failure {
-                chiredis_free(ctx)
-                context = nil
-                takeDown(with: failure)
-                // A lost connection is retried at once; a server that answered but refused to
-                // serve would refuse again, so the reconnect waits a backoff (calls fail at once
-                // meanwhile).
-                if failure.code == .notServing { waitBackoff(&backoff) }
-            }
+    /// One timer per busy stretch, not per command: when it fires early (replies made
+    /// progress meanwhile) it is set again from the last progress.
+    private func armTimer(_ state: inout State, _ channel: any Channel) {
+        state.timer = eventLoop.scheduleTask(deadline: state.lastProgress + commandTimeout) { [self] in
+            timerFired(channel)
         }
-        if let context { chiredis_free(context) }
-        failAll(with: RedisError(.closed, "the Redis client was shut down"), status: .closed)
     }
 
-    /// Writes a partial direct write's rest, then the batch, with blocking writes.
-    private func write(
-        _ batch: [Pending], _ partial: (command: FormattedCommand, written: Int)?,
-        on ctx: UnsafeMutablePointer<redisContext>
-    ) -> RedisError? {
-        if let partial, partial.written < partial.command.length {
-            let rest = partial.command.pointer + partial.written
-            if chiredis_append_formatted(ctx, rest, partial.command.length - partial.written) != REDIS_OK {
-                return connectionError(ctx)
-            }
+    private func timerFired(_ channel: any Channel) {
+        let expired = state.withLock { state -> Bool in
+            state.timer = nil
+            guard case .connected(let current) = state.status, current === channel, !state.awaiting.isEmpty else { return false }
+            if NIODeadline.now() - state.lastProgress >= commandTimeout { return true }
+            armTimer(&state, channel)
+            return false
         }
-        for pending in batch {
-            if chiredis_append_formatted(ctx, pending.command.pointer, pending.command.length) != REDIS_OK {
-                return connectionError(ctx)
-            }
-        }
-        var done: Int32 = 0
-        while done == 0 {
-            if chiredis_buffer_write(ctx, &done) != REDIS_OK { return connectionError(ctx) }
-        }
-        return nil
+        if expired { lose(channel, RedisError(.timeout, "no reply within \(configuration.commandTimeout)")) }
     }
 
-    /// Reads what the socket holds and resumes a caller per complete reply, in order.
-    /// Returns the connection error, if any, and whether at least one reply was delivered. A
-    /// reply saying the server cannot serve is delivered to its caller (whose `checked()` throws
-    /// `notServing`), then returned as the error that takes the connection down, but only after
-    /// every complete reply read behind it has reached its own caller too: those commands ran,
-    /// and failing them as lost would tell their callers otherwise.
-    private func readReplies(on ctx: UnsafeMutablePointer<redisContext>) -> (RedisError?, Bool) {
-        if chiredis_buffer_read(ctx) != REDIS_OK { return (connectionError(ctx), false) }
-        var progressed = false
+    /// Resumes a caller per complete reply fed to `reader`, in order. A reply saying the server
+    /// cannot serve is delivered to its caller (whose `checked()` throws `notServing`), then
+    /// takes the connection down, but only after every complete reply read behind it has
+    /// reached its own caller too: those commands ran, and failing them as lost would tell
+    /// their callers otherwise.
+    fileprivate func deliver(from reader: UnsafeMutablePointer<redisReader>, _ channel: any Channel) {
         var refused: RedisError?
+        var failure: RedisError?
+        var progressed = false
         while true {
             var status: Int32 = REDIS_OK
-            guard let reply = chiredis_reply_from_reader(ctx, &status) else {
-                // A refusal is the reason the connection goes down (and backs off), even if the
-                // bytes after it did not parse.
-                return (refused ?? (status == REDIS_OK ? nil : connectionError(ctx)), progressed)
+            guard let reply = chiredis_reader_next(reader, &status) else {
+                if status != REDIS_OK { failure = RedisError(.connectionLost, "Redis sent a reply that does not parse") }
+                break
             }
             let value = RedisReply(copying: reply)
             chiredis_reply_free(reply)
             guard let continuation = state.withLock({ $0.awaiting.popFirst() }) else {
-                return (refused ?? RedisError(.connectionLost, "Redis sent a reply nobody asked for"), progressed)
+                failure = RedisError(.connectionLost, "Redis sent a reply nobody asked for")
+                break
             }
             continuation.resume(returning: value)
             progressed = true
@@ -296,10 +220,113 @@ final class RedisConnection: Sendable {
                 if error.code == .notServing { refused = error }
             }
         }
+        // A refusal is the reason the connection goes down (and backs off), even if the bytes
+        // after it did not parse.
+        if let error = refused ?? failure {
+            lose(channel, error)
+            return
+        }
+        guard progressed else { return }
+        let closeNow = state.withLock { state -> Bool in
+            state.lastProgress = .now()
+            state.served = true
+            return state.closing && state.awaiting.isEmpty && state.queue.isEmpty
+        }
+        if closeNow { channel.close(promise: nil) }
     }
 
-    private var isClosed: Bool {
+    /// The connection `channel` is lost with `error` (unless it is already gone): every caller
+    /// in flight or queued fails, and the channel closes, which lets the connecting thread go on.
+    fileprivate func lose(_ channel: any Channel, _ error: RedisError) {
+        let current = state.withLock { state -> Bool in
+            if case .connected(let current) = state.status, current === channel { return true }
+            return false
+        }
+        guard current else { return }
+        takeDown(with: error)
+        channel.close(promise: nil)
+    }
+
+    // MARK: - The connecting thread
+
+    private func run() {
+        var backoff = configuration.reconnectMin
+        while !isClosing {
+            let context: UnsafeMutablePointer<redisContext>
+            switch connect() {
+            case .success(let connected):
+                context = connected
+            case .failure(let error):
+                takeDown(with: error)
+                waitBackoff(&backoff)
+                continue
+            }
+            let channel: any Channel
+            do {
+                channel = try handOver(context)
+            } catch {
+                takeDown(with: error)
+                waitBackoff(&backoff)
+                continue
+            }
+            // The backoff is reset by the first reply served, not here: a server that accepts
+            // connections and then refuses every command keeps backing off.
+            refusal.clear()
+            let drainNow = state.withLock { state -> Bool in
+                state.served = false
+                if case .closed = state.status { return false }
+                state.status = .connected(channel)
+                guard !state.queue.isEmpty, !state.drainScheduled else { return false }
+                state.drainScheduled = true
+                return true
+            }
+            if drainNow { eventLoop.execute { self.drain() } }
+            if isClosing { close() }
+            try? channel.closeFuture.wait()
+
+            let (reason, served) = state.withLock { state -> (RedisError?, Bool) in
+                if case .down(let error) = state.status { return (error, state.served) }
+                return (nil, state.served)
+            }
+            if reason == nil, !isClosing {
+                // Closed without a reason recorded (the handler saw no error): a plain loss.
+                takeDown(with: RedisError(.connectionLost, "connection closed"))
+            }
+            if served { backoff = configuration.reconnectMin }
+            // A lost connection is retried at once; a server that answered but refused to
+            // serve would refuse again, so the reconnect waits a backoff (calls fail at once
+            // meanwhile).
+            if reason?.code == .notServing { waitBackoff(&backoff) }
+        }
+        failAll(with: RedisError(.closed, "the Redis client was shut down"), status: .closed)
+    }
+
+    /// Hands a connected, handshaken socket to the event loop: NIO owns a duplicate of the
+    /// descriptor, and hiredis's context (which closes its own on free) is freed.
+    private func handOver(_ context: UnsafeMutablePointer<redisContext>) throws(RedisError) -> any Channel {
+        let descriptor = chiredis_dup_cloexec(chiredis_context_fd(context))
+        let errno = chiredis_errno()
+        chiredis_free(context)
+        guard descriptor >= 0 else {
+            throw RedisError(.unavailable, "cannot take over the connection's socket: errno \(errno)")
+        }
+        do {
+            return try ClientBootstrap(group: eventLoop)
+                .channelInitializer { [self] channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(RedisReplyHandler(connection: self))
+                    }
+                }
+                .withConnectedSocket(descriptor)
+                .wait()
+        } catch {
+            throw RedisError(.unavailable, "cannot hand the connection to its event loop: \(error)")
+        }
+    }
+
+    private var isClosing: Bool {
         state.withLock { state in
+            if state.closing { return true }
             if case .closed = state.status { return true }
             return false
         }
@@ -322,15 +349,15 @@ final class RedisConnection: Sendable {
 
     /// Fails every caller in flight or queued and sets the status (closed stays closed).
     private func failAll(with error: RedisError, status: Status) {
-        let (queued, awaiting) = state.withLock { state -> ([Pending], [Continuation]) in
+        let (queued, awaiting, timer) = state.withLock { state -> ([Pending], [Continuation], Scheduled<Void>?) in
             if case .closed = state.status {} else { state.status = status }
-            state.fd = -1
-            state.ioWriting = false
-            state.partial = nil
             let queued = state.queue
             state.queue = []
-            return (queued, state.awaiting.removeAll())
+            let timer = state.timer
+            state.timer = nil
+            return (queued, state.awaiting.removeAll(), timer)
         }
+        timer?.cancel()
         for continuation in awaiting { continuation.resume(throwing: error.inDoubt) }
         for pending in queued { pending.continuation.resume(throwing: error.unsent) }
     }
@@ -424,5 +451,42 @@ final class RedisConnection: Sendable {
             return RedisError(.timeout, "no reply within \(configuration.commandTimeout) (\(message))")
         }
         return RedisError(.connectionLost, message.isEmpty ? "connection closed" : message)
+    }
+}
+
+/// The connection's channel handler: feeds what the socket reads to a hiredis reply parser of
+/// its own and hands complete replies to the connection; a closed or failed socket loses it.
+private final class RedisReplyHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+
+    private let connection: RedisConnection
+    private let reader: UnsafeMutablePointer<redisReader>
+
+    init(connection: RedisConnection) {
+        self.connection = connection
+        self.reader = chiredis_reader_create()
+    }
+
+    deinit { chiredis_reader_free(reader) }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        let fed = buffer.withUnsafeReadableBytes { bytes in
+            chiredis_reader_feed(reader, bytes.baseAddress?.assumingMemoryBound(to: CChar.self), bytes.count)
+        }
+        guard fed == REDIS_OK else {
+            connection.lose(context.channel, RedisError(.connectionLost, "the reply parser refused the bytes read"))
+            return
+        }
+        connection.deliver(from: reader, context.channel)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        connection.lose(context.channel, RedisError(.connectionLost, "Server closed the connection"))
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        connection.lose(context.channel, RedisError(.connectionLost, "\(error)"))
     }
 }
