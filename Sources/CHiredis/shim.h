@@ -81,13 +81,6 @@ static inline int chiredis_context_err(const redisContext *c) { return c->err; }
 static inline const char *chiredis_context_errstr(const redisContext *c) { return c->errstr; }
 static inline void chiredis_free(redisContext *c) { redisFree(c); }
 
-/// Formats one command (binary-safe argv form) into a malloc'd RESP buffer.
-/// Returns the length, or a negative value on allocation failure; free with chiredis_free_command.
-static inline long long chiredis_format_argv(char **target, int argc, const char **argv, const size_t *argvlen) {
-    return (long long)redisFormatCommandArgv(target, argc, argv, argvlen);
-}
-static inline void chiredis_free_command(char *cmd) { redisFreeCommand(cmd); }
-
 /// Appends an already formatted command to the context's output buffer (hiredis copies it).
 static inline int chiredis_append_formatted(redisContext *c, const char *cmd, size_t len) {
     return redisAppendFormattedCommand(c, cmd, len);
@@ -103,50 +96,23 @@ static inline redisReply *chiredis_get_reply(redisContext *c) {
     return (redisReply *)reply;
 }
 
-/// The connection's socket, for poll() and for callers' direct non-blocking writes.
+/// The connection's socket, duplicated for NIO once the handshake is done.
 static inline int chiredis_context_fd(const redisContext *c) { return c->fd; }
 
-/// Reads what the socket has into hiredis's reader (REDIS_OK or REDIS_ERR).
-static inline int chiredis_buffer_read(redisContext *c) { return redisBufferRead(c); }
-
-/// Writes hiredis's output buffer once; *done becomes 1 when it is empty.
-static inline int chiredis_buffer_write(redisContext *c, int *done) { return redisBufferWrite(c, done); }
-
-/// The next complete reply already read, or NULL with *status REDIS_OK when none is complete
-/// yet; NULL with *status REDIS_ERR on a protocol error.
-static inline redisReply *chiredis_reply_from_reader(redisContext *c, int *status) {
-    void *reply = NULL;
-    *status = redisGetReplyFromReader(c, &reply);
-    if (*status != REDIS_OK && reply != NULL) { freeReplyObject(reply); reply = NULL; }
-    return (redisReply *)reply;
-}
-
-/// A send that never blocks and never raises SIGPIPE: bytes written, or -1 with errno.
-static inline long chiredis_send_nonblocking(int fd, const char *buf, size_t len) {
-    return (long)send(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
-}
-
 static inline int chiredis_errno(void) { return errno; }
-static inline int chiredis_eagain(void) { return EAGAIN; }
-static inline int chiredis_ewouldblock(void) { return EWOULDBLOCK; }
-static inline int chiredis_eintr(void) { return EINTR; }
 
-/// An eventfd the I/O thread polls beside the socket, so senders and close() can wake it.
+/// An eventfd the connecting thread waits on during its backoff, so close() can wake it.
 static inline int chiredis_eventfd(void) { return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }
 static inline void chiredis_eventfd_signal(int fd) { uint64_t one = 1; (void)!write(fd, &one, sizeof one); }
 static inline void chiredis_eventfd_drain(int fd) { uint64_t value; (void)!read(fd, &value, sizeof value); }
 
-/// Waits until `fd` is readable or `wake_fd` is signalled, up to timeout_ms (-1: forever).
-/// Returns 1 when fd is readable (or has hung up), 2 when woken, 0 on timeout, -1 on error.
-static inline int chiredis_wait(int fd, int wake_fd, int timeout_ms) {
-    struct pollfd fds[2] = { { fd, POLLIN, 0 }, { wake_fd, POLLIN, 0 } };
-    int nfds = fd >= 0 ? 2 : 1;
-    struct pollfd *start = fd >= 0 ? fds : &fds[1];
-    int n = poll(start, nfds, timeout_ms);
+/// Waits until `wake_fd` is signalled, up to timeout_ms (-1: forever). Returns 1 when woken,
+/// 0 on timeout or an interrupted wait, -1 on error.
+static inline int chiredis_wait(int wake_fd, int timeout_ms) {
+    struct pollfd fd = { wake_fd, POLLIN, 0 };
+    int n = poll(&fd, 1, timeout_ms);
     if (n < 0) return errno == EINTR ? 0 : -1;
-    if (fd >= 0 && (fds[0].revents & (POLLIN | POLLHUP | POLLERR))) return 1;
-    if (fds[1].revents & POLLIN) return 2;
-    return 0;
+    return (fd.revents & POLLIN) ? 1 : 0;
 }
 
 /// A reply parser of its own, fed the bytes an event loop read from the connection's socket

@@ -1,3 +1,4 @@
+import KeyPool
 import Synchronization
 
 /// Settles that run after their answer was handed to the server, counted so that shutdown waits
@@ -31,15 +32,11 @@ final class PendingSettles: Sendable {
     /// Waits for the settles in progress (and any they lead to) for at most `limit`.
     func finish(within limit: Duration) async {
         let deadline = ContinuousClock.now + limit
-        while ContinuousClock.now < deadline {
+        while true {
             let running = tasks.withLock { Array($0.running.values) }
             if running.isEmpty { return }
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask { for task in running { await task.value } }
-                group.addTask { try? await Task.sleep(until: deadline) }
-                await group.next()
-                // Cancels the wait only: the settles themselves are not children of the group.
-                group.cancelAll()
+            for task in running {
+                guard await TaskWait.ended(task, by: deadline) else { return }
             }
         }
     }

@@ -20,11 +20,10 @@ struct StreamRelay {
     /// with `"finish_reason":"error"` and an `error` member): its `code`, else its `type`, else
     /// `upstream_error`. The client already has the event (a second, gateway-made error event
     /// would only confuse it); the request log and the proxy's warning need the code.
-    private(set) var errorCode: String?
-    var sawError: Bool { errorCode != nil }
+    private(set) var relayedError: String?
     /// What that error event says of the provider, when its code or type is one of the known
     /// rate-limit or server-failure ones (`rate_limit_exceeded`, `server_error`, `502`, ...).
-    private(set) var errorKind: UpstreamFailure.Kind?
+    private(set) var relayedFailure: UpstreamFailure.Kind?
 
     init(clientWantsUsage: Bool) {
         self.clientWantsUsage = clientWantsUsage
@@ -70,7 +69,7 @@ struct StreamRelay {
             // Only a payload whose first member is `error` is read further: content chunks
             // start with `id` or `choices`, so the hot path costs a few byte compares.
             if Self.startsWithErrorMember(payload) {
-                if errorCode == nil { (errorCode, errorKind) = Self.errorCode(in: payload) }
+                if relayedError == nil { (relayedError, relayedFailure) = Self.errorCode(in: payload) }
                 return true
             }
             dataEvents += 1
@@ -78,8 +77,8 @@ struct StreamRelay {
                 sawFinishReason = payload[reason] == UInt8(ascii: "\"")
                 // OpenRouter reports a provider's failure mid-stream as a chunk with an `error`
                 // member beside `choices` and this finish reason (read only on such a chunk).
-                if payload[reason...].starts(with: Self.errorKey), errorCode == nil {
-                    (errorCode, errorKind) = Self.errorCode(in: payload)
+                if payload[reason...].starts(with: Self.errorKey), relayedError == nil {
+                    (relayedError, relayedFailure) = Self.errorCode(in: payload)
                 }
             }
             // Most chunks carry `"usage":null` (or nothing); only a real usage object is decoded.
@@ -172,10 +171,7 @@ struct StreamRelay {
         guard let first = literal.first, first != UInt8(ascii: "n"), first != UInt8(ascii: "{"), first != UInt8(ascii: "[")
         else { return nil }
         guard first == UInt8(ascii: "\"") else { return String(decoding: literal, as: UTF8.self) }
-        guard literal.count >= 2 else { return nil }
-        let inside = UnsafeRawBufferPointer(rebasing: literal[1..<(literal.count - 1)])
-        guard inside.contains(UInt8(ascii: "\\")) else { return String(decoding: inside, as: UTF8.self) }
-        return try? JSONDecoder().decode(String.self, from: Data(literal))  // escapes: rare
+        return TopLevelFields.string(quoted: literal)
     }
 
     /// The index just past the first occurrence of `needle`.
@@ -199,9 +195,5 @@ extension StreamRelay: ChatStreamTranslator {
     /// The upstream sends its own `[DONE]`; nothing is added.
     mutating func finish() -> ByteBuffer { ByteBuffer() }
 
-    var isComplete: Bool { sawDone || sawFinishReason || sawError }
-
-    var relayedError: String? { errorCode }
-
-    var relayedFailure: UpstreamFailure.Kind? { errorKind }
+    var isComplete: Bool { sawDone || sawFinishReason || relayedError != nil }
 }

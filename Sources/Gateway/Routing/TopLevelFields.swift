@@ -85,11 +85,9 @@ struct TopLevelFields {
                 guard bytes[index] == UInt8(ascii: "\"") else { return false }
                 let nameStart = index + 1
                 guard skipString() else { return false }
-                let raw = UnsafeRawBufferPointer(rebasing: bytes[nameStart..<(index - 1)])
                 // An escaped name ("mod\u0065l") is decoded, so it cannot pass for another member.
-                let name = raw.contains(UInt8(ascii: "\\"))
-                    ? Self.unescape(UnsafeRawBufferPointer(rebasing: bytes[(nameStart - 1)..<index]))
-                    : String(decoding: raw, as: UTF8.self)
+                let quoted = UnsafeRawBufferPointer(rebasing: bytes[(nameStart - 1)..<index])
+                let name = Self.string(quoted: quoted) ?? String(decoding: quoted, as: UTF8.self)
                 skipSpace()
                 guard index < count, bytes[index] == UInt8(ascii: ":") else { return false }
                 index += 1
@@ -104,9 +102,13 @@ struct TopLevelFields {
         self.closingBrace = closing
     }
 
-    /// A quoted JSON string with escapes, as its value (rare: only escaped member names).
-    private static func unescape(_ quoted: UnsafeRawBufferPointer) -> String {
-        (try? JSONDecoder().decode(String.self, from: Data(quoted))) ?? String(decoding: quoted, as: UTF8.self)
+    /// A quoted JSON string's value: the bytes between the quotes when it has no escapes,
+    /// decoded by `JSONDecoder` when it has (rare); nil when those escapes do not decode.
+    static func string(quoted: UnsafeRawBufferPointer) -> String? {
+        guard quoted.count >= 2 else { return nil }
+        let inside = UnsafeRawBufferPointer(rebasing: quoted[1..<(quoted.count - 1)])
+        guard inside.contains(UInt8(ascii: "\\")) else { return String(decoding: inside, as: UTF8.self) }
+        return try? JSONDecoder().decode(String.self, from: Data(quoted))
     }
 
     /// The last member called `name` (JSON parsers keep the last of duplicates).

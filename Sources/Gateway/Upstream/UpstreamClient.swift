@@ -140,7 +140,7 @@ final class UpstreamClient: Sendable {
         case .connect:
             return (try await connect(key, deadline: deadline, on: eventLoop), false)
         case nil:
-            if let pooled = try await waitForConnection(key, deadline: deadline) { return (pooled, true) }
+            if let pooled = try await waitForConnection(key, deadline: deadline, preferring: eventLoop) { return (pooled, true) }
             return (try await connect(key, deadline: deadline, on: eventLoop), false)
         }
     }
@@ -153,7 +153,7 @@ final class UpstreamClient: Sendable {
     /// A pooled connection still open (on the preferred event loop if one of the most recently
     /// used is, else the most recently used: the likeliest to be warm), or a slot to open one
     /// (counted now), or nil when the pool is full.
-    private static func take(_ pool: inout Pool, limit: Int, preferring eventLoop: (any EventLoop)? = nil) -> Checkout? {
+    private static func take(_ pool: inout Pool, limit: Int, preferring eventLoop: (any EventLoop)?) -> Checkout? {
         if let eventLoop {
             var index = pool.idle.endIndex
             while index > max(pool.idle.startIndex, pool.idle.endIndex - preferenceWindow) {
@@ -171,7 +171,9 @@ final class UpstreamClient: Sendable {
         return .connect
     }
 
-    private func waitForConnection(_ key: PoolKey, deadline: NIODeadline) async throws -> (any Channel)? {
+    private func waitForConnection(
+        _ key: PoolKey, deadline: NIODeadline, preferring eventLoop: (any EventLoop)?
+    ) async throws -> (any Channel)? {
         let id = nextWaiter.wrappingAdd(1, ordering: .relaxed).newValue
         let timer = group.next().scheduleTask(deadline: deadline) { [self] in
             abandon(key, id: id, UpstreamClientError(.timeout, "no connection free in time"))
@@ -187,7 +189,7 @@ final class UpstreamClient: Sendable {
                     // when `abandon` found nothing to take out.
                     if Task.isCancelled { return .failure(CancellationError()) }
                     if deadline <= .now() { return .failure(UpstreamClientError(.timeout, "no connection free in time")) }
-                    switch Self.take(&state.pools[key, default: Pool()], limit: limit) {
+                    switch Self.take(&state.pools[key, default: Pool()], limit: limit, preferring: eventLoop) {
                     case .pooled(let channel): return .success(channel)
                     case .connect: return .success(nil)
                     case nil:

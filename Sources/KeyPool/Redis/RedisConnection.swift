@@ -46,7 +46,6 @@ final class RedisConnection: Sendable {
         case connecting
         case connected(any Channel)
         case down(RedisError)
-        case closed
     }
 
     private struct State {
@@ -68,6 +67,8 @@ final class RedisConnection: Sendable {
         /// answered.
         var closing = false
     }
+
+    private static let shutDown = RedisError(.closed, "the Redis client was shut down")
 
     /// The loop that owns the socket once connected.
     let eventLoop: any EventLoop
@@ -113,12 +114,10 @@ final class RedisConnection: Sendable {
     func send(_ command: ByteBuffer) async throws -> RedisReply {
         try await withUnsafeThrowingContinuation { continuation in
             let (failure, drainNow) = state.withLock { state -> (RedisError?, Bool) in
-                if state.closing { return (RedisError(.closed, "the Redis client was shut down"), false) }
+                if state.closing { return (Self.shutDown, false) }
                 switch state.status {
                 case .down(let error):
                     return (error.unsent, false)
-                case .closed:
-                    return (RedisError(.closed, "the Redis client was shut down"), false)
                 case .connecting:
                     state.queue.append(Pending(command: command, continuation: continuation))
                     return (nil, false)
@@ -274,7 +273,6 @@ final class RedisConnection: Sendable {
             refusal.clear()
             let drainNow = state.withLock { state -> Bool in
                 state.served = false
-                if case .closed = state.status { return false }
                 state.status = .connected(channel)
                 guard !state.queue.isEmpty, !state.drainScheduled else { return false }
                 state.drainScheduled = true
@@ -298,7 +296,7 @@ final class RedisConnection: Sendable {
             // meanwhile).
             if reason?.code == .notServing { waitBackoff(&backoff) }
         }
-        failAll(with: RedisError(.closed, "the Redis client was shut down"), status: .closed)
+        failAll(with: Self.shutDown, status: .down(Self.shutDown))
     }
 
     /// Hands a connected, handshaken socket to the event loop: NIO owns a duplicate of the
@@ -324,13 +322,7 @@ final class RedisConnection: Sendable {
         }
     }
 
-    private var isClosing: Bool {
-        state.withLock { state in
-            if state.closing { return true }
-            if case .closed = state.status { return true }
-            return false
-        }
-    }
+    private var isClosing: Bool { state.withLock { $0.closing } }
 
     /// The connection is down with `error`: every caller in flight or queued fails with it, and a
     /// refusal to serve is recorded for the whole pool.
@@ -342,15 +334,15 @@ final class RedisConnection: Sendable {
     /// Sleeps `backoff` (woken early by close(), which signals the eventfd), then doubles it up
     /// to the maximum.
     private func waitBackoff(_ backoff: inout Duration) {
-        _ = chiredis_wait(-1, wakeFD, Int32(clamping: backoff.microseconds / 1000))
+        _ = chiredis_wait(wakeFD, Int32(clamping: backoff.microseconds / 1000))
         chiredis_eventfd_drain(wakeFD)
         backoff = min(backoff * 2, configuration.reconnectMax)
     }
 
-    /// Fails every caller in flight or queued and sets the status (closed stays closed).
+    /// Fails every caller in flight or queued and sets the status.
     private func failAll(with error: RedisError, status: Status) {
         let (queued, awaiting, timer) = state.withLock { state -> ([Pending], [Continuation], Scheduled<Void>?) in
-            if case .closed = state.status {} else { state.status = status }
+            state.status = status
             let queued = state.queue
             state.queue = []
             let timer = state.timer
@@ -410,10 +402,10 @@ final class RedisConnection: Sendable {
 
     /// One command and its reply on a connection nothing else uses yet (the handshake).
     private func blockingCall(_ command: RedisCommand, on ctx: UnsafeMutablePointer<redisContext>) throws(RedisError) -> RedisReply {
-        let formatted = try FormattedCommand(command)
-        guard chiredis_append_formatted(ctx, formatted.pointer, formatted.length) == REDIS_OK,
-            let reply = chiredis_get_reply(ctx)
-        else { throw connectionError(ctx) }
+        let appended = command.resp(ByteBufferAllocator()).withUnsafeReadableBytes { bytes in
+            chiredis_append_formatted(ctx, bytes.baseAddress?.assumingMemoryBound(to: CChar.self), bytes.count)
+        }
+        guard appended == REDIS_OK, let reply = chiredis_get_reply(ctx) else { throw connectionError(ctx) }
         defer { chiredis_reply_free(reply) }
         return RedisReply(copying: reply)
     }

@@ -106,6 +106,7 @@ final class SettleBacklog: Sendable {
         var made = 0
         attempts: while !Task.isCancelled {
             guard let entry = state.withLock({ $0.entries.first }) else { break }
+            var stop = false
             do {
                 try await make(entry)
                 made += 1
@@ -115,12 +116,10 @@ final class SettleBacklog: Sendable {
                 logger?.error("a kept settle for \(entry.lease.provider) key \(entry.lease.keyID) failed: \(error)")
                 // Timed out or cut off: it may have run, so it is not kept; the next would only
                 // wait out the same timeout, so the rest wait for the next attempt.
-                if (error as? RedisError)?.isConnectionError == true {
-                    state.withLock { _ = $0.entries.removeFirst() }
-                    break attempts
-                }
+                stop = (error as? RedisError)?.isConnectionError == true
             }
             state.withLock { _ = $0.entries.removeFirst() }
+            if stop { break attempts }
         }
         let (ended, dropped) = state.withLock { state -> (Bool, Int) in
             let dropped = state.dropped
@@ -148,41 +147,14 @@ final class SettleBacklog: Sendable {
         // The drain's pass in progress stops after the entry it is making (at most the command
         // timeout); a pass of this task's own must not run beside it.
         var ended = true
-        if let running { ended = await Self.wait(for: running, until: deadline) }
+        if let running { ended = await TaskWait.ended(running, by: deadline) }
         if ended {
             let attempt = Task { _ = await pass() }
-            _ = await Self.wait(for: attempt, until: deadline)
+            _ = await TaskWait.ended(attempt, by: deadline)
             attempt.cancel()
             await attempt.value
         }
         let left = count
         if left > 0 { logger?.error("\(left) settles not made: Redis could not take them before shutdown (their estimates stay counted)") }
-    }
-
-    /// Whether `task` ended by `deadline` (returns at the first of the two: awaiting a task's
-    /// value cannot be cancelled, so a task group would wait for the task whatever the clock).
-    private static func wait(for task: Task<Void, Never>, until deadline: ContinuousClock.Instant) async -> Bool {
-        let race = Race()
-        return await withCheckedContinuation { continuation in
-            race.waiting.withLock { $0 = continuation }
-            let timer = Task {
-                try? await Task.sleep(until: deadline)
-                race.end(false)
-            }
-            Task {
-                await task.value
-                race.end(true)
-                timer.cancel()
-            }
-        }
-    }
-
-    /// The first of two events to end a wait resumes it.
-    private final class Race: Sendable {
-        let waiting = Mutex<CheckedContinuation<Bool, Never>?>(nil)
-
-        func end(_ value: Bool) {
-            waiting.withLock { $0.take() }?.resume(returning: value)
-        }
     }
 }
