@@ -120,7 +120,7 @@ let package = Package(
         ),
         .testTarget(
             name: "KeyPoolTests",
-            dependencies: ["KeyPool"],
+            dependencies: ["KeyPool", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

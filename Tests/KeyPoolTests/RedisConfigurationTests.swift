@@ -1,4 +1,5 @@
-import KeyPool
+import NIOCore
+@testable import KeyPool
 import Testing
 
 @Suite("Redis URL parsing and commands")
@@ -62,5 +63,27 @@ struct RedisConfigurationTests {
         command.append(42)
         #expect(command.count == 4)
         #expect(command.arguments == [Array("SET".utf8), Array("k".utf8), [0, 1, 2], Array("42".utf8)])
+    }
+
+    /// What goes on the wire, byte for byte: integers are formatted without a String, so every
+    /// sign and digit count is checked against Swift's own formatting.
+    @Test func commandWireForm() {
+        var command = RedisCommand("EVALSHA")
+        command.append("")
+        command.append(Array("a\r\nb".utf8))
+        let numbers: [Int64] = [0, 7, -1, 9, 10, -10, 99, 100, 1_048_577, -1_048_577, .max, .min]
+        for number in numbers { command.append(number) }
+        var expected = "*\(3 + numbers.count)\r\n$7\r\nEVALSHA\r\n$0\r\n\r\n$4\r\na\r\nb\r\n"
+        for number in numbers { expected += "$\(String(number).utf8.count)\r\n\(number)\r\n" }
+        let resp = command.resp(ByteBufferAllocator())
+        #expect(String(buffer: resp) == expected)
+        #expect(command.arguments.dropFirst(3).map { String(decoding: $0, as: UTF8.self) } == numbers.map { String($0) })
+        var packed = RedisCommand()
+        packed.appendPacked([1.5, -2])
+        #expect(packed.arguments == [withUnsafeBytes(of: (1.5).bitPattern.littleEndian, Array.init) + withUnsafeBytes(of: (-2.0).bitPattern.littleEndian, Array.init)])
+        var joined = RedisCommand("A")
+        joined.append(contentsOf: packed)
+        #expect(joined.count == 2)
+        #expect(joined.arguments == [Array("A".utf8)] + packed.arguments)
     }
 }

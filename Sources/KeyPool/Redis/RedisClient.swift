@@ -57,9 +57,20 @@ public final class RedisClient: Sendable {
 
     /// Runs a script by SHA-1 with binary-safe arguments, loading it on NOSCRIPT.
     public func evalSHA(_ script: RedisScript, keys: [String], arguments: RedisCommand) async throws -> RedisReply {
-        var command = RedisCommand("EVALSHA", script.sha1)
+        var names = RedisCommand()
+        for key in keys { names.append(key) }
+        return try await evalSHA(script, keys: names, arguments: arguments)
+    }
+
+    /// Runs a script by SHA-1, its key names given already formatted (a caller that sends the
+    /// same keys on every call keeps them so).
+    public func evalSHA(_ script: RedisScript, keys: RedisCommand, arguments: RedisCommand) async throws -> RedisReply {
+        var command = RedisCommand()
+        command.wire.reserveCapacity(80 + keys.wire.count + arguments.wire.count)
+        command.append("EVALSHA")
+        command.append(script.sha1)
         command.append(keys.count)
-        for key in keys { command.append(key) }
+        command.append(contentsOf: keys)
         command.append(contentsOf: arguments)
         let reply = try await send(command)
         guard case .error(let message) = reply, message.hasPrefix("NOSCRIPT") else { return reply }

@@ -1,11 +1,15 @@
-/// A Redis command as binary-safe arguments, kept in one contiguous buffer so formatting it
-/// costs one pass and no per-argument allocation.
+/// A Redis command as binary-safe arguments, kept as their RESP wire form (`$len\r\n`, the bytes,
+/// `\r\n`, one after another) in one contiguous buffer: appending an argument formats it once,
+/// and sending the command is the `*N` header plus one copy of that buffer. Writing the wire form
+/// argument by argument into the outgoing ByteBuffer cost about 5 us per 10-key reserve (five
+/// checked buffer writes and a String per argument), a tenth of what a reserve adds to a PING.
 public struct RedisCommand: Sendable, ExpressibleByArrayLiteral {
-    @usableFromInline var bytes: [UInt8] = []
-    @usableFromInline var lengths: [Int] = []
+    /// The arguments in RESP form, without the `*N` header.
+    @usableFromInline var wire: [UInt8] = []
+    public private(set) var count = 0
 
     public init(_ arguments: String...) {
-        bytes.reserveCapacity(64)
+        wire.reserveCapacity(64)
         for argument in arguments { append(argument) }
     }
 
@@ -16,57 +20,101 @@ public struct RedisCommand: Sendable, ExpressibleByArrayLiteral {
         for element in elements { append(element) }
     }
 
-    public var count: Int { lengths.count }
-
     @inlinable
     public mutating func append(_ argument: String) {
         var argument = argument
-        argument.withUTF8 { utf8 in
-            bytes.append(contentsOf: utf8)
-            lengths.append(utf8.count)
-        }
+        argument.withUTF8 { append(UnsafeRawBufferPointer($0)) }
     }
 
-    @inlinable
     public mutating func append(_ argument: some Collection<UInt8>) {
-        bytes.append(contentsOf: argument)
-        lengths.append(argument.count)
+        let appended = argument.withContiguousStorageIfAvailable { append(UnsafeRawBufferPointer($0)) }
+        if appended == nil { Array(argument).withUnsafeBytes { append($0) } }
     }
 
-    @inlinable
     public mutating func append(_ argument: Int) {
-        append(String(argument))
+        append(Int64(argument))
     }
 
-    @inlinable
+    /// Decimal text, formatted straight into the wire form (no String).
     public mutating func append(_ argument: Int64) {
-        append(String(argument))
+        appendHeader(Self.decimalLength(argument))
+        Self.appendDecimal(argument, to: &wire)
+        wire.append(13)
+        wire.append(10)
     }
 
     /// Appends every argument of `other`.
     public mutating func append(contentsOf other: RedisCommand) {
-        bytes.append(contentsOf: other.bytes)
-        lengths.append(contentsOf: other.lengths)
+        wire.append(contentsOf: other.wire)
+        count += other.count
     }
 
     /// Appends doubles packed little-endian in one argument: what Lua's
     /// `struct.unpack('<dd...', ARGV[i])` reads without parsing text.
     public mutating func appendPacked(_ values: [Double]) {
-        var packed: [UInt8] = []
-        packed.reserveCapacity(values.count * 8)
+        appendHeader(values.count * 8)
         for value in values {
-            withUnsafeBytes(of: value.bitPattern.littleEndian) { packed.append(contentsOf: $0) }
+            withUnsafeBytes(of: value.bitPattern.littleEndian) { wire.append(contentsOf: $0) }
         }
-        append(packed)
+        wire.append(13)
+        wire.append(10)
+    }
+
+    @usableFromInline
+    mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        appendHeader(bytes.count)
+        wire.append(contentsOf: bytes)
+        wire.append(13)
+        wire.append(10)
+    }
+
+    /// `$len\r\n`, and one more argument counted.
+    private mutating func appendHeader(_ length: Int) {
+        count += 1
+        wire.append(UInt8(ascii: "$"))
+        Self.appendDecimal(Int64(length), to: &wire)
+        wire.append(13)
+        wire.append(10)
+    }
+
+    /// Appends `value` in decimal.
+    static func appendDecimal(_ value: Int64, to bytes: inout [UInt8]) {
+        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        var divisor: UInt64 = 1
+        while magnitude / divisor >= 10 { divisor *= 10 }
+        repeat {
+            bytes.append(UInt8(ascii: "0") + UInt8(magnitude / divisor))
+            magnitude %= divisor
+            divisor /= 10
+        } while divisor > 0
+    }
+
+    /// How many bytes `appendDecimal` writes for `value`.
+    static func decimalLength(_ value: Int64) -> Int {
+        var length = value < 0 ? 2 : 1
+        var magnitude = value.magnitude
+        while magnitude >= 10 {
+            magnitude /= 10
+            length += 1
+        }
+        return length
     }
 
     /// The arguments as separate byte arrays (for tests and diagnostics; not the hot path).
     public var arguments: [[UInt8]] {
         var result: [[UInt8]] = []
         var offset = 0
-        for length in lengths {
-            result.append(Array(bytes[offset..<offset + length]))
-            offset += length
+        while offset < wire.count {
+            var length = 0
+            offset += 1  // "$"
+            while wire[offset] != 13 {
+                length = length * 10 + Int(wire[offset] - UInt8(ascii: "0"))
+                offset += 1
+            }
+            offset += 2
+            result.append(Array(wire[offset..<offset + length]))
+            offset += length + 2
         }
         return result
     }

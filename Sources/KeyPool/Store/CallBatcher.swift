@@ -84,9 +84,13 @@ final class CallBatcher<Item: Sendable, Output: Sendable>: Sendable {
     /// After a call: the next batch from the waiters (those compatible with the first, oldest
     /// first, at most `maxBatch`), or the group ends when none wait. Waiters past `maxWait` fail.
     private func passOn(_ group: String) {
-        let expiredBefore = ContinuousClock.now - maxWait
         let (batch, expired) = groups.withLock { groups -> ([Waiter], [Waiter]) in
             guard let waiting = groups[group] else { return ([], []) }
+            guard !waiting.isEmpty else {
+                groups[group] = nil
+                return ([], [])
+            }
+            let expiredBefore = ContinuousClock.now - maxWait
             var batch: [Waiter] = []
             var rest: [Waiter] = []
             var expired: [Waiter] = []
@@ -103,8 +107,10 @@ final class CallBatcher<Item: Sendable, Output: Sendable>: Sendable {
             return (batch, expired)
         }
         // Resumed outside the lock: a continuation may run its caller at once.
-        let failure = RedisError(.unavailable, "not sent: waited over \(maxWait) behind the calls in flight")
-        for waiter in expired { waiter.continuation.resume(throwing: failure) }
+        if !expired.isEmpty {
+            let failure = RedisError(.unavailable, "not sent: waited over \(maxWait) behind the calls in flight")
+            for waiter in expired { waiter.continuation.resume(throwing: failure) }
+        }
         if !batch.isEmpty { start(batch, group: group) }
     }
 
