@@ -134,6 +134,8 @@ def test_metrics_count_known_traffic_exactly(start_gateway, upstream, redis_serv
     assert value(m, "gateway_upstream_requests_total", **mock, outcome="rate_limited") == 1
     assert value(m, "gateway_upstream_duration_seconds_count", **mock) == 6
     assert value(m, "gateway_stream_time_to_first_token_seconds_count", **mock) == 1
+    assert value(m, "gateway_streams_total", **mock, outcome="completed") == 1
+    assert total(m, "gateway_streams_total") == 1
     assert value(m, "gateway_tokens_total", **mock, direction="input") == tokens_in
     assert value(m, "gateway_tokens_total", **mock, direction="output") == tokens_out
     assert upstream.stats()["requests"] == 6

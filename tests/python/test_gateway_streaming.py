@@ -12,8 +12,10 @@ import socket
 import struct
 import time
 
+import httpx
 import openai
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from gateway_fixtures import ACCESS_KEY, HTTP, KEY_IDS, PROVIDER_KEYS, assert_no_secrets, base_config, new_http_client
 from helpers import REPLY, tokens, words
@@ -65,6 +67,7 @@ def test_stream_is_relayed_byte_for_byte_minus_the_usage_chunk(gateway, upstream
     assert events(response.content) == [e for e in upstream_events if e not in usage_events]
     assert events(response.content)[-1] == b"data: [DONE]"
     assert_no_secrets(response, gateway)
+    assert stream_outcomes(gateway) == {"completed": 1}
 
 
 def test_stream_with_usage_is_relayed_byte_for_byte(gateway, upstream):
@@ -92,6 +95,19 @@ def test_stream_events_arrive_as_they_are_produced(gateway, upstream):
     assert arrivals[-1] - arrivals[0] >= 0.15 * (len(arrivals) - 1) - 0.05
 
 
+def stream_outcomes(gateway) -> dict[str, float]:
+    """gateway_streams_total by outcome, from /metrics (every stream here is gpt-4o-mini's)."""
+    response = httpx.get(f"{gateway.url}/metrics", timeout=10)
+    assert response.status_code == 200, response.text
+    outcomes = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            if sample.name == "gateway_streams_total":
+                assert sample.labels["model"] == "gpt-4o-mini", sample.labels
+                outcomes[sample.labels["outcome"]] = sample.value
+    return outcomes
+
+
 # Broken upstream streams ---------------------------------------------------------------------------
 
 CUT_PIECES = ["", "Mock ", "reply "]  # the three events the upstream sends before it cuts
@@ -110,6 +126,8 @@ def test_cut_stream_ends_with_stream_interrupted_event(gateway, upstream):
     assert (error["error"]["type"], error["error"]["code"]) == ("upstream_error", "stream_interrupted")
     assert b"[DONE]" not in response.content
     assert_no_secrets(response, gateway)
+    # Its status was 200, so only this series tells a broken stream from a whole one.
+    assert stream_outcomes(gateway) == {"stream_interrupted": 1}
     # The upstream took the request: it counts once.
     usage = gateway.wait_usage(lambda u: key_usage(u)["requests"] == 1)
     assert key_usage(usage)["requests"] == 1
@@ -336,3 +354,4 @@ def test_a_client_reset_before_the_answer_is_still_settled_and_logged(gateway, u
     assert lines[0]["status"] == 200 and lines[0]["key_id"] == KEY_IDS[0]
     # A whole answer is handed over in one write and logged then; a stream is logged as left.
     assert lines[0]["error"] == ("client_disconnected" if stream else None)
+    assert stream_outcomes(gateway) == ({"client_disconnected": 1} if stream else {})

@@ -43,6 +43,8 @@ final class GatewayMetrics: Sendable {
             "gateway_upstream_requests_total", "Upstream tries, by provider, model and outcome (ok, a failure kind, or rejected).")
         nonisolated(unsafe) static let upstreamDurationSeconds = named(
             "gateway_upstream_duration_seconds", "Time from sending an upstream try to the upstream's answer head (status and headers).")
+        nonisolated(unsafe) static let streamsTotal = named(
+            "gateway_streams_total", "Streamed chat completions ended, by provider, model and how they ended (the status was 200 for all).")
         nonisolated(unsafe) static let streamTimeToFirstTokenSeconds = named(
             "gateway_stream_time_to_first_token_seconds", "Time from a streamed request's arrival to the first event written to the client.")
         nonisolated(unsafe) static let tokensTotal = named(
@@ -77,6 +79,7 @@ final class GatewayMetrics: Sendable {
     private let upstreamRequests: SeriesCache<Counter>
     private let upstreamDuration: SeriesCache<ValueHistogram>
     private let firstTokenTimes: SeriesCache<ValueHistogram>
+    private let streams: SeriesCache<Counter>
     private let tokenCounts: SeriesCache<Counter>
     private let reservations: SeriesCache<Counter>
     private let redisDuration: SeriesCache<ValueHistogram>
@@ -102,6 +105,7 @@ final class GatewayMetrics: Sendable {
         upstreamRequests = counter(Series.upstreamRequestsTotal, ["provider", "model", "outcome"])
         upstreamDuration = histogram(Series.upstreamDurationSeconds, ["provider", "model"], Self.durationBuckets)
         firstTokenTimes = histogram(Series.streamTimeToFirstTokenSeconds, ["provider", "model"], Self.durationBuckets)
+        streams = counter(Series.streamsTotal, ["provider", "model", "outcome"])
         tokenCounts = counter(Series.tokensTotal, ["provider", "model", "direction"])
         reservations = counter(Series.keyReservationsTotal, ["provider", "key_id", "outcome"])
         redisDuration = histogram(Series.redisCommandDurationSeconds, ["command"], Self.redisBuckets)
@@ -120,6 +124,12 @@ final class GatewayMetrics: Sendable {
 
     func streamStarted() { streamsInFlight.increment() }
     func streamEnded() { streamsInFlight.decrement() }
+
+    /// How a stream ended. Its answer's status (200) was sent before the end was known, so a
+    /// stream that broke shows only here and in the request's log line (its `error` field).
+    func streamFinished(provider: String, model: String, outcome: String) {
+        streams(provider, model, outcome).increment()
+    }
 
     /// One upstream try: from sending it to the upstream's answer head (or its failure).
     func upstreamTry(provider: String, model: String, outcome: String, seconds: Double) {

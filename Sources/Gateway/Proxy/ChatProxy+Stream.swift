@@ -68,6 +68,7 @@ extension ChatProxy {
         // Never written (the client left before the head could go): the upstream stops when
         // `chunks` is released with this closure; the key is charged what was generated so far.
         let abandoned: @Sendable () -> Void = {
+            metrics.streamFinished(provider: attempt.provider, model: attempt.candidate.model, outcome: "client_disconnected")
             let tokens = Self.streamedTokens(translatorSoFar, attempt)
             settles.run { await Self.settle(store: store, attempt.lease, release: false, tokens: tokens, logger: logger) }
         }
@@ -124,6 +125,17 @@ extension ChatProxy {
                 // The upstream's own error event ended the stream (the client has it) before the
                 // connection broke: a `stream_interrupted` event after it would only confuse.
                 if outcome == .upstreamFailed, translator.relayedError != nil { outcome = .finished }
+                // Counted before the stream's end is written, so a client that has its answer
+                // and then scrapes /metrics finds the stream counted.
+                let ended = switch (outcome, reported) {
+                case (.clientGone, _): "client_disconnected"
+                case (.clientStalled, _): "client_stalled"
+                case (.drainExpired, _): "gateway_shutting_down"
+                case (.finished, nil): translator.relayedError == nil ? "completed" : "upstream_error"
+                case (_, _?): "upstream_error"
+                case (.upstreamFailed, nil): "stream_interrupted"
+                }
+                metrics.streamFinished(provider: provider, model: attempt.candidate.model, outcome: ended)
                 switch (outcome, reported) {
                 case (.clientGone, _):
                     record.update { $0.error = "client_disconnected" }
