@@ -10,6 +10,7 @@ import json
 import time
 from datetime import datetime, timezone
 
+import httpx
 import openai
 import pytest
 
@@ -341,7 +342,11 @@ def test_a_half_open_breaker_reopens_on_the_next_failure(start_gateway, upstream
     # An OpenAI-compatible upstream that answers 200 and sends its error event (`server_error`)
     # before any content: as for the same error sent as a 5xx.
     ({"stream_error_after_chunks": 0}, "server_error"),
-], ids=["breaks", "error event"])
+    # The same after keep-alive comments (OpenRouter's `: OPENROUTER PROCESSING` while a model
+    # queues): comments are held, not sent, until the first event, so nothing reached the client.
+    ({"keepalive_comments": 2, "chunk_gap_ms": 50, "stream_error_after_chunks": 0}, "server_error"),
+    ({"keepalive_comments": 2, "chunk_gap_ms": 50, "cut_after_chunks": 0}, "unreachable"),
+], ids=["breaks", "error event", "comments then error event", "comments then break"])
 def test_a_stream_that_fails_before_its_first_event_fails_over(gateway, upstream, faults, reason):
     fault(upstream, A, faults)
     received = []
@@ -356,6 +361,33 @@ def test_a_stream_that_fails_before_its_first_event_fails_over(gateway, upstream
     usage = gateway.wait_usage(lambda u: u["details"]["mock"]["keys"][KEY_IDS[0]]["requests"] == 0)
     key = usage["details"]["mock"]["keys"][KEY_IDS[0]]
     assert key["requests"] == 0 and key["status"] == "cooling_down" and key["cooldown_reason"] == reason
+
+
+def test_keepalive_comments_go_out_with_the_first_event(gateway, upstream):
+    """Held comments are not lost: they reach the client, in order, ahead of the first event."""
+    upstream.patch_config({"faults": {"keepalive_comments": 2, "chunk_gap_ms": 20}})
+    response = gateway.chat({"model": "gpt-4o-mini", "messages": MESSAGES, "stream": True})
+    assert response.status_code == 200 and response.headers["x-gateway-attempts"] == "1"
+    text = response.content.decode()
+    assert text.startswith(": keep-alive\n\n: keep-alive\n\ndata: {")
+    assert text.endswith("data: [DONE]\n\n")
+
+
+def test_keepalive_comments_are_held_at_most_ten_seconds(gateway, upstream):
+    """A model that queues for long: its comments keep idle proxies from closing the connection,
+    so once they have been held for 10 s the answer is committed with them (the head and the
+    comments go out), and what comes after is relayed, an error event included, not retried."""
+    upstream.patch_config({"faults": {"keepalive_comments": 3, "chunk_gap_ms": 5200, "stream_error_after_chunks": 0}})
+    started = time.monotonic()
+    with httpx.stream("POST", f"{gateway.url}/v1/chat/completions", headers=gateway.headers(), timeout=30,
+                      json={"model": "gpt-4o-mini", "messages": MESSAGES, "stream": True}) as response:
+        head_after = time.monotonic() - started
+        assert response.status_code == 200 and response.headers["x-gateway-attempts"] == "1"
+        first = next(response.iter_bytes())
+    # The third comment (10.4 s after the first) is the first seen past the hold.
+    assert 10 <= head_after < 14, head_after
+    assert first.startswith(b": keep-alive\n\n")
+    assert upstream.stats()["requests"] == 1
 
 
 def test_a_stream_cut_after_its_first_chunk_raises_and_is_not_retried(start_gateway, upstream):

@@ -333,6 +333,21 @@ def stream_events(mock, path: str, body: dict, headers: dict, end: str = "\n\n")
     return [event for event in text.split(end) if event]
 
 
+def test_keepalive_comments_come_before_the_first_event(mock):
+    mock.patch_config({"keys": {KEY: {"faults": {"keepalive_comments": 3}}}})
+    events = stream_events(mock, "/v1/chat/completions",
+                           {"model": "gpt-4o-mini", "stream": True, "messages": MESSAGES},
+                           {"Authorization": f"Bearer {KEY}"})
+    assert events[:3] == [": keep-alive"] * 3
+    assert events[3].startswith("data: {") and events[-1] == "data: [DONE]"
+    # Per request too, and with the error fault counting events after the comments.
+    events = stream_events(mock, "/v1/chat/completions",
+                           {"model": "gpt-4o-mini", "stream": True, "messages": MESSAGES},
+                           {"Authorization": f"Bearer {KEY}", "x-mock-keepalive-comments": "1",
+                            "x-mock-stream-error-after-chunks": "0"})
+    assert events[0] == ": keep-alive" and len(events) == 2 and '"code":"stream_error"' in events[1]
+
+
 def test_stream_error_event_anthropic_and_gemini_from_config(mock):
     mock.patch_config({"keys": {KEY: {"faults": {"stream_error_after_chunks": 1}}}})
     events = stream_events(

@@ -11,7 +11,11 @@ extension ChatProxy {
     ///
     /// The answer is committed only once the first event for the client is ready: until then
     /// nothing has reached the client, so a connection that breaks, or an overload or rate-limit
-    /// error the provider reports in its stream, is a failure another key may mend.
+    /// error the provider reports in its stream, is a failure another key may mend. SSE comments
+    /// before the first event (OpenRouter's `: OPENROUTER PROCESSING` while a model queues) do
+    /// not commit it: they are held, and go out with the first event, or on their own once they
+    /// have been held for `commentHold` (their purpose is to keep idle connections open, and
+    /// proxies between the gateway and the client commonly allow 60 s of silence).
     func stream(
         _ response: UpstreamResponse, _ attempt: Attempt, translator: any ChatStreamTranslator, context: GatewayContext
     ) async -> AttemptResult {
@@ -19,13 +23,27 @@ extension ChatProxy {
         let chunks = UpstreamChunks(response.body)
         var first = ByteBuffer()
         var ended = false
+        var held = ByteBuffer()
+        var heldSince: ContinuousClock.Instant?
         do {
             while first.readableBytes == 0 {
                 guard let chunk = try await chunks.next() else {
                     ended = true
                     break
                 }
-                first = try translator.feed(chunk)
+                var out = try translator.feed(chunk)
+                guard out.readableBytes > 0 else { continue }
+                if SSEComments.only(out) {
+                    let since = heldSince ?? .now
+                    heldSince = since
+                    held.writeBuffer(&out)
+                    if since.duration(to: .now) >= Self.commentHold { swap(&first, &held) }
+                } else if held.readableBytes > 0 {
+                    held.writeBuffer(&out)
+                    swap(&first, &held)
+                } else {
+                    first = out
+                }
             }
         } catch let error as GatewayError {
             if let failure = UpstreamFailure.streamError(error, provider: attempt.provider, keyID: attempt.lease.keyID) {
@@ -176,6 +194,9 @@ extension ChatProxy {
             }
         }))
     }
+
+    /// How long comments before a stream's first event are held back (see `stream`).
+    static let commentHold: Duration = .seconds(10)
 
     /// What a stream is settled to: the tokens the provider reported; without a usage chunk, the
     /// prompt estimate plus one token per event delivered.

@@ -17,6 +17,7 @@ extension Faults {
         static let stallAfter = HTTPField.Name("x-mock-stall-after-chunks")!
         static let streamErrorAfter = HTTPField.Name("x-mock-stream-error-after-chunks")!
         static let hang = HTTPField.Name("x-mock-hang")!
+        static let keepaliveComments = HTTPField.Name("x-mock-keepalive-comments")!
     }
 
     /// The faults a request asks for through `x-mock-*` headers; nil when it sends none.
@@ -40,7 +41,8 @@ extension Faults {
             cutAfterChunks: int(Header.cutAfter),
             stallAfterChunks: int(Header.stallAfter),
             streamErrorAfterChunks: int(Header.streamErrorAfter),
-            hang: headers[Header.hang].map { ["1", "true", "yes"].contains($0.lowercased()) }
+            hang: headers[Header.hang].map { ["1", "true", "yes"].contains($0.lowercased()) },
+            keepaliveComments: int(Header.keepaliveComments)
         )
     }
 }

@@ -31,6 +31,9 @@ struct Faults: Codable, Sendable, Equatable {
     var streamErrorAfterChunks: Int?
     /// Never send the response head; hold the connection until the client gives up.
     var hang: Bool?
+    /// SSE comment events (`: keep-alive`) sent before a stream's first event, `chunkGapMs`
+    /// apart, as OpenRouter sends `: OPENROUTER PROCESSING` while a model queues.
+    var keepaliveComments: Int?
 
     enum CodingKeys: String, CodingKey {
         case latencyMs = "latency_ms"
@@ -46,6 +49,7 @@ struct Faults: Codable, Sendable, Equatable {
         case stallAfterChunks = "stall_after_chunks"
         case streamErrorAfterChunks = "stream_error_after_chunks"
         case hang
+        case keepaliveComments = "keepalive_comments"
     }
 
     /// This layer with every field that `other` sets taking precedence.
@@ -64,7 +68,8 @@ struct Faults: Codable, Sendable, Equatable {
             cutAfterChunks: other.cutAfterChunks ?? cutAfterChunks,
             stallAfterChunks: other.stallAfterChunks ?? stallAfterChunks,
             streamErrorAfterChunks: other.streamErrorAfterChunks ?? streamErrorAfterChunks,
-            hang: other.hang ?? hang
+            hang: other.hang ?? hang,
+            keepaliveComments: other.keepaliveComments ?? keepaliveComments
         )
     }
 

@@ -2,8 +2,9 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 
-/// Writes a prepared answer the way the faults say: time to first byte, gaps between stream
-/// events, a cut connection, a stalled one, or the provider's error event ending the stream.
+/// Writes a prepared answer the way the faults say: time to first byte, keep-alive comments
+/// before a stream's first event, gaps between stream events, a cut connection, a stalled one,
+/// or the provider's error event ending the stream.
 enum Delivery {
     /// `streamError`: the dialect's error event, sent in place of the rest of a stream when
     /// `faults.streamErrorAfterChunks` is set.
@@ -17,7 +18,7 @@ enum Delivery {
         }
         headers[.contentType] = "text/event-stream"
         headers[.cacheControl] = "no-cache"
-        let paced = faults.ttfbMs != nil || faults.chunkGapMs != nil
+        let paced = faults.ttfbMs != nil || faults.chunkGapMs != nil || faults.keepaliveComments != nil
             || faults.cutAfterChunks != nil || faults.stallAfterChunks != nil || faults.streamErrorAfterChunks != nil
         if !paced {
             // No timing asked for: hand every event to the channel in one write (still a chunked
@@ -29,6 +30,12 @@ enum Delivery {
         }
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in
             await Delay.milliseconds(faults.ttfbMs)
+            for comment in 0..<max(0, faults.keepaliveComments ?? 0) {
+                if comment > 0 { await Delay.milliseconds(faults.chunkGapMs) }
+                try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+            }
+            // The first event follows the last comment after the usual gap.
+            if (faults.keepaliveComments ?? 0) > 0 { await Delay.milliseconds(faults.chunkGapMs) }
             for (index, event) in events.enumerated() {
                 // Checked before each event so that N means "N events were sent"; N >= the
                 // event count delivers the whole stream.
