@@ -373,21 +373,33 @@ def test_keepalive_comments_go_out_with_the_first_event(gateway, upstream):
     assert text.endswith("data: [DONE]\n\n")
 
 
-def test_keepalive_comments_are_held_at_most_ten_seconds(gateway, upstream):
+def test_keepalive_comments_are_held_for_ten_seconds_at_most(gateway, upstream):
     """A model that queues for long: its comments keep idle proxies from closing the connection,
     so once they have been held for 10 s the answer is committed with them (the head and the
-    comments go out), and what comes after is relayed, an error event included, not retried."""
-    upstream.patch_config({"faults": {"keepalive_comments": 3, "chunk_gap_ms": 5200, "stream_error_after_chunks": 0}})
+    comments go out), and what comes after is relayed, an error event included, not retried.
+    The time to first token is the error event's, not the comments'."""
+    # Comments at 0, 1, ..., 10 s: the eleventh is the first seen with the hold over; the error
+    # event follows at 11 s.
+    upstream.patch_config({"faults": {"keepalive_comments": 11, "chunk_gap_ms": 1000, "stream_error_after_chunks": 0}})
     started = time.monotonic()
     with httpx.stream("POST", f"{gateway.url}/v1/chat/completions", headers=gateway.headers(), timeout=30,
                       json={"model": "gpt-4o-mini", "messages": MESSAGES, "stream": True}) as response:
         head_after = time.monotonic() - started
         assert response.status_code == 200 and response.headers["x-gateway-attempts"] == "1"
-        first = next(response.iter_bytes())
-    # The third comment (10.4 s after the first) is the first seen past the hold.
-    assert 10 <= head_after < 14, head_after
-    assert first.startswith(b": keep-alive\n\n")
+        text = response.read().decode()
+    assert 10 <= head_after < 10.9, head_after
+    events = [e for e in text.split("\n\n") if e]
+    assert events[:11] == [": keep-alive"] * 11
+    assert len(events) == 12 and '"code":"stream_error"' in events[11]
     assert upstream.stats()["requests"] == 1
+    deadline = time.monotonic() + 5
+    while not (lines := [json.loads(l) for l in gateway.log().splitlines()
+                         if l.startswith("{") and '"endpoint":"/v1/chat/completions"' in l]):
+        assert time.monotonic() < deadline, gateway.log()
+        time.sleep(0.02)
+    line = lines[0]
+    assert line["error"] == "stream_error" and line["attempts"] == 1
+    assert line["ttft_ms"] >= 10_900, line
 
 
 def test_a_stream_cut_after_its_first_chunk_raises_and_is_not_retried(start_gateway, upstream):

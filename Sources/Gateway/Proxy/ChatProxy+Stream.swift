@@ -13,9 +13,11 @@ extension ChatProxy {
     /// nothing has reached the client, so a connection that breaks, or an overload or rate-limit
     /// error the provider reports in its stream, is a failure another key may mend. SSE comments
     /// before the first event (OpenRouter's `: OPENROUTER PROCESSING` while a model queues) do
-    /// not commit it: they are held, and go out with the first event, or on their own once they
-    /// have been held for `commentHold` (their purpose is to keep idle connections open, and
-    /// proxies between the gateway and the client commonly allow 60 s of silence).
+    /// not commit it: they are held, and go out with the first event, or with the first chunk
+    /// that arrives once they have been held for `commentHold` (their purpose is to keep idle
+    /// connections open, and proxies between the gateway and the client commonly allow 60 s of
+    /// silence). No timer races the read: an upstream that sends comments sends them every few
+    /// seconds, and the wait for the next chunk is bounded by the upstream read timeout anyway.
     func stream(
         _ response: UpstreamResponse, _ attempt: Attempt, translator: any ChatStreamTranslator, context: GatewayContext
     ) async -> AttemptResult {
@@ -103,8 +105,9 @@ extension ChatProxy {
                 // Time to first token, as gateways measure it: to the first event written to the
                 // client (in OpenAI's streams the first chunk, which may carry only the role).
                 var firstTokenSent = false
-                func noteFirstToken() {
-                    guard !firstTokenSent else { return }
+                func noteFirstToken(_ written: ByteBuffer) {
+                    // Comments held past the hold go out before any event: not a first token.
+                    guard !firstTokenSent, !SSEComments.only(written) else { return }
                     firstTokenSent = true
                     let seconds = record.elapsedSeconds
                     metrics.timeToFirstToken(provider: attempt.provider, model: attempt.candidate.model, seconds: seconds)
@@ -113,7 +116,7 @@ extension ChatProxy {
                 do {
                     if start.readableBytes > 0 {
                         try await writer.write(start)
-                        noteFirstToken()
+                        noteFirstToken(start)
                     }
                 } catch {
                     outcome = .clientGone
@@ -132,7 +135,7 @@ extension ChatProxy {
                         }
                         if out.readableBytes > 0 {
                             try await writer.write(out)
-                            noteFirstToken()
+                            noteFirstToken(out)
                         }
                     }
                 }

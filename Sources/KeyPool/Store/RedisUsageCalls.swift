@@ -13,7 +13,7 @@ final class RedisUsageCalls: Sendable {
     private let offsetCache = Mutex([String: (validUntil: Int64, header: [Double])]())
 
     /// KEYS of each provider's clocked scripts and its key ids as arguments, formatted for the
-    /// wire once per key set: eleven string interpolations and twenty formatted arguments per
+    /// wire once per key set: eleven string interpolations and 21 formatted arguments per
     /// reserve (10 keys) were a measurable part of the replica's side.
     private let keysCache = Mutex([String: PoolArguments]())
 
