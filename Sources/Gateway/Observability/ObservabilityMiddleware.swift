@@ -49,6 +49,9 @@ struct ObservabilityMiddleware: RouterMiddleware {
             // An answer of known length is one buffer here (the gateway builds such answers
             // whole), which Hummingbird writes with its head in a single flush: reported now.
             // Wrapping it in a closure would cost that flush (head, body and end written apart).
+            // A client already gone (its connection reset while the provider worked) will not
+            // get it: said so, as for a stream (the status stays what the gateway answered).
+            if !context.channel.isActive { record.update { $0.error = $0.error ?? "client_disconnected" } }
             finished.report()
             return response
         }
