@@ -69,6 +69,12 @@ def redis_benchmark(port, clients, requests, pipeline, command):
             "p99_us": float(values["p99_latency_ms"]) * 1000}
 
 
+def median(values):
+    """The middle value (the upper of the two middle ones for an even count)."""
+    values = sorted(values)
+    return values[len(values) // 2]
+
+
 def keypool_bench(binary, *args):
     out = subprocess.run([binary, *args], check=True, capture_output=True, text=True, timeout=600).stdout
     return json.loads(out.strip().splitlines()[-1])
@@ -138,9 +144,6 @@ def bench_redis_client(bindir, quick):
                       f"{row['client']['p50_us']:.0f} us ({row['client']['p50_us'] / row['base']['p50_us']:.2f}x)", flush=True)
         results["c1_rounds"] = rounds
 
-        def median(values):
-            values = sorted(values)
-            return values[len(values) // 2]
         for name, rows in rounds.items():
             def med(side, field):
                 return median([row[side][field] for row in rows])
@@ -227,10 +230,6 @@ def bench_keypool_store(bindir, quick):
         if kind == "redis":
             args += ["--url", f"redis://127.0.0.1:{port}"]
         return keypool_bench(binary, *args)
-
-    def median(values):
-        values = sorted(values)
-        return values[len(values) // 2]
 
     with redis_server() as port:
         # Latency at concurrency 1 with the Redis store, in rounds: PING and a reserve with 1, 10
@@ -555,10 +554,6 @@ def bench_gateway(bindir, quick):
     os.makedirs(RESULTS, exist_ok=True)
     with open(os.path.join(RESULTS, "gateway.json"), "w") as f:
         json.dump(results, f, indent=2)
-
-    def median(values):
-        values = sorted(values)
-        return values[len(values) // 2]
 
     def c1(target, key):
         return median([r[key] for r in results["runs"] if r["target"] == target and r["concurrency"] == 1])

@@ -146,33 +146,32 @@ extension ChatProxy {
                 // The upstream's own error event ended the stream (the client has it) before the
                 // connection broke: a `stream_interrupted` event after it would only confuse.
                 if outcome == .upstreamFailed, translator.relayedError != nil { outcome = .finished }
-                // Counted before the stream's end is written, so a client that has its answer
-                // and then scrapes /metrics finds the stream counted.
-                let ended = switch (outcome, reported) {
-                case (.clientGone, _): "client_disconnected"
-                case (.clientStalled, _): "client_stalled"
-                case (.drainExpired, _): "gateway_shutting_down"
-                case (.finished, nil): translator.relayedError == nil ? "completed" : "upstream_error"
-                case (_, _?): "upstream_error"
-                case (.upstreamFailed, nil): "stream_interrupted"
+                // How the stream ended, for gateway_streams_total and the log line's `error`:
+                // noted before the end is written, so a client that has its answer and then
+                // scrapes /metrics finds the stream counted.
+                let (ended, error): (String, String?) = switch (outcome, reported) {
+                case (.clientGone, _): ("client_disconnected", "client_disconnected")
+                case (.clientStalled, _): ("client_stalled", "client_stalled")
+                case (.drainExpired, _): ("gateway_shutting_down", "gateway_shutting_down")
+                // An upstream error event relayed as it came ended the stream: the client has it
+                // and nothing goes after it, but the log must not pass it off as a success.
+                case (.finished, nil): translator.relayedError.map { ("upstream_error", $0) } ?? ("completed", nil)
+                case (_, let reported?): ("upstream_error", reported.code ?? reported.type)
+                case (.upstreamFailed, nil): ("stream_interrupted", "stream_interrupted")
                 }
                 metrics.streamFinished(provider: provider, model: attempt.candidate.model, outcome: ended)
+                if let error { record.update { $0.error = error } }
                 switch (outcome, reported) {
                 case (.clientGone, _):
-                    record.update { $0.error = "client_disconnected" }
+                    break
                 case (.clientStalled, _):
-                    record.update { $0.error = "client_stalled" }
                     logger.warning("stream to a client that stopped reading for \(attempt.timeoutSeconds) s closed after \(translator.dataEvents) events")
                 case (.drainExpired, _):
-                    record.update { $0.error = "gateway_shutting_down" }
                     logger.warning("stream from \(provider) ended by the shutdown drain after \(translator.dataEvents) events")
                     try? await writer.write(StreamPump.drainEvent)
                     try? await writer.finish(nil)
                 case (.finished, nil):
-                    // An upstream error event relayed as it came ended the stream: the client has
-                    // it and nothing goes after it, but the log must not pass it off as a success.
                     if let relayed = translator.relayedError {
-                        record.update { $0.error = relayed }
                         logger.warning("upstream \(provider) reported an error in its stream: \(relayed)")
                     } else {
                         let tail = translator.finish()
@@ -180,12 +179,10 @@ extension ChatProxy {
                     }
                     try? await writer.finish(nil)
                 case (_, let reported?):
-                    record.update { $0.error = reported.code ?? reported.type }
                     logger.warning("upstream \(provider) reported an error in its stream: \(reported.message)")
                     try? await writer.write(StreamPump.errorEvent(reported))
                     try? await writer.finish(nil)
                 case (.upstreamFailed, nil):
-                    record.update { $0.error = "stream_interrupted" }
                     logger.warning("upstream \(provider) stream broke after \(translator.dataEvents) events")
                     try? await writer.write(StreamPump.errorEvent(provider: provider))
                     try? await writer.finish(nil)

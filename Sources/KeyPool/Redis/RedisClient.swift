@@ -66,7 +66,7 @@ public final class RedisClient: Sendable {
     /// same keys on every call keeps them so).
     public func evalSHA(_ script: RedisScript, keys: RedisCommand, arguments: RedisCommand) async throws -> RedisReply {
         var command = RedisCommand()
-        command.wire.reserveCapacity(80 + keys.wire.count + arguments.wire.count)
+        command.reserveCapacity(80 + keys.byteCount + arguments.byteCount)
         command.append("EVALSHA")
         command.append(script.sha1)
         command.append(keys.count)

@@ -16,6 +16,14 @@ public struct RedisCommand: Sendable, ExpressibleByArrayLiteral {
     /// An empty argument list, for building arguments to pass on (as to `evalSHA`).
     public init() {}
 
+    /// Bytes of the arguments' wire form (what `reserveCapacity` is measured in).
+    public var byteCount: Int { wire.count }
+
+    /// Makes room for `bytes` of wire form, so a command built in several appends grows once.
+    public mutating func reserveCapacity(_ bytes: Int) {
+        wire.reserveCapacity(bytes)
+    }
+
     public init(arrayLiteral elements: String...) {
         for element in elements { append(element) }
     }

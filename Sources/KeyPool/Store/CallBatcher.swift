@@ -84,13 +84,9 @@ final class CallBatcher<Item: Sendable, Output: Sendable>: Sendable {
     /// After a call: the next batch from the waiters (those compatible with the first, oldest
     /// first, at most `maxBatch`), or the group ends when none wait. Waiters past `maxWait` fail.
     private func passOn(_ group: String) {
+        let expiredBefore = ContinuousClock.now - maxWait
         let (batch, expired) = groups.withLock { groups -> ([Waiter], [Waiter]) in
             guard let waiting = groups[group] else { return ([], []) }
-            guard !waiting.isEmpty else {
-                groups[group] = nil
-                return ([], [])
-            }
-            let expiredBefore = ContinuousClock.now - maxWait
             var batch: [Waiter] = []
             var rest: [Waiter] = []
             var expired: [Waiter] = []

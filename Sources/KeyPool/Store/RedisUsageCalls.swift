@@ -89,9 +89,7 @@ final class RedisUsageCalls: Sendable {
         let deadline = testClock == nil && offset != .max ? sentAt + offset + commandTimeoutMillis : 0
         // Built in place: the array literals and concatenations this replaced were a measurable
         // part of a lone reserve's client-side time.
-        var header: [Double] = []
-        header.reserveCapacity(12 + 2 * calls.count)
-        appendTimeHeader(pool.timeZone, systemNow: sentAt, to: &header)
+        var header = timeHeader(pool.timeZone, systemNow: sentAt, capacity: 12 + 2 * calls.count)
         header.append(pool.gapPercentage)
         header.append(Double(limits.requestsPerMinute ?? 0))
         header.append(Double(limits.tokensPerMinute ?? 0))
@@ -106,7 +104,7 @@ final class RedisUsageCalls: Sendable {
         }
         let formatted = poolArguments(pool)
         var arguments = RedisCommand()
-        arguments.wire.reserveCapacity(header.count * 8 + formatted.idArguments.wire.count + calls.count * 24 + 16)
+        arguments.reserveCapacity(header.count * 8 + formatted.idArguments.byteCount + calls.count * 24 + 16)
         arguments.appendPacked(header)
         arguments.append(contentsOf: formatted.idArguments)
         for call in calls { arguments.append(Self.bucketDelta(tokens: call.estimatedTokens, requests: 1)) }
@@ -204,7 +202,7 @@ final class RedisUsageCalls: Sendable {
         arguments.append(lease.keyID)
         arguments.append(Self.refundDelta(lease))
         arguments.append(failure.reason)
-        for id in pool.keyIDs { arguments.append(id) }
+        arguments.append(contentsOf: poolArguments(pool).idArguments)
         let reply = try await redis.evalSHA(
             UsageScripts.fail,
             keys: [Keys.state(lease.provider), Keys.buckets(lease.provider, lease.keyID)],
@@ -216,10 +214,11 @@ final class RedisUsageCalls: Sendable {
     func snapshot(_ pools: [KeyPoolDescriptor]) async throws -> [ProviderUsage] {
         var result: [ProviderUsage] = []
         for pool in pools {
+            let formatted = poolArguments(pool)
             var arguments = RedisCommand()
             arguments.appendPacked(timeHeader(pool.timeZone) + [Double(pool.keyIDs.count)])
-            for id in pool.keyIDs { arguments.append(id) }
-            let reply = try await redis.evalSHA(UsageScripts.snapshot, keys: poolArguments(pool).keys, arguments: arguments).checked()
+            arguments.append(contentsOf: formatted.idArguments)
+            let reply = try await redis.evalSHA(UsageScripts.snapshot, keys: formatted.keys, arguments: arguments).checked()
             guard let items = reply.array, items.count == 2 + 8 * pool.keyIDs.count else {
                 throw RedisError(.server, "unexpected snapshot reply \(reply)")
             }
@@ -271,20 +270,16 @@ final class RedisUsageCalls: Sendable {
     /// and the zone's UTC offsets around now, taken from this replica's clock. Only the day a
     /// DST change falls on depends on that clock, and only when clocks disagree by more than the
     /// time to it. `systemNow`: this replica's clock, when the caller has read it already.
-    private func timeHeader(_ zone: TimeZone, systemNow: Int64? = nil) -> [Double] {
+    /// `capacity`: room for what the caller appends (the reserve builds its header in place).
+    private func timeHeader(_ zone: TimeZone, systemNow: Int64? = nil, capacity: Int = 4) -> [Double] {
         var header: [Double] = []
-        appendTimeHeader(zone, systemNow: systemNow, to: &header)
-        return header
-    }
-
-    /// `timeHeader`, appended to `header`.
-    private func appendTimeHeader(_ zone: TimeZone, systemNow: Int64?, to header: inout [Double]) {
+        header.reserveCapacity(capacity)
         let testNow = testClock?.nowMillis()
         let seconds = (testNow ?? systemNow ?? SystemStoreClock().nowMillis()) / 1000
         header.append(Double(testNow ?? 0))
         if testNow == nil, let cached = offsetCache.withLock({ $0[zone.identifier] }), seconds < cached.validUntil {
             header.append(contentsOf: cached.header)
-            return
+            return header
         }
         let offsets = DayMath.offsets(zone, atSeconds: seconds)
         let offsetsHeader = [Double(offsets.now), Double(offsets.transition), Double(offsets.after)]
@@ -293,5 +288,6 @@ final class RedisUsageCalls: Sendable {
             offsetCache.withLock { $0[zone.identifier] = (validUntil, offsetsHeader) }
         }
         header.append(contentsOf: offsetsHeader)
+        return header
     }
 }

@@ -30,12 +30,11 @@ enum Delivery {
         }
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in
             await Delay.milliseconds(faults.ttfbMs)
-            for comment in 0..<max(0, faults.keepaliveComments ?? 0) {
-                if comment > 0 { await Delay.milliseconds(faults.chunkGapMs) }
+            // Each comment is followed by the usual gap, the last one's before the first event.
+            for _ in 0..<max(0, faults.keepaliveComments ?? 0) {
                 try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                await Delay.milliseconds(faults.chunkGapMs)
             }
-            // The first event follows the last comment after the usual gap.
-            if (faults.keepaliveComments ?? 0) > 0 { await Delay.milliseconds(faults.chunkGapMs) }
             for (index, event) in events.enumerated() {
                 // Checked before each event so that N means "N events were sent"; N >= the
                 // event count delivers the whole stream.
